@@ -1,0 +1,240 @@
+import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import path from "node:path";
+import { LOG_LEVELS, type LogLevel } from "../observability/logger.ts";
+import {
+  ConfigError,
+  type ConfigSources,
+  option,
+  parseBoolean,
+  parseInteger,
+  parseList,
+  parseNonEmpty,
+  parseOneOf,
+  parseUrl,
+  resolveOptions,
+} from "./options.ts";
+
+export const SERVER_OPTIONS = {
+  host: option({
+    flag: "--host <address>",
+    env: ["INGOT_HOST"],
+    description: "address the HTTP server binds to",
+    default: "0.0.0.0",
+    parse: parseNonEmpty,
+  }),
+  port: option({
+    flag: "--port <port>",
+    env: ["INGOT_PORT"],
+    description: "HTTP port (0 picks a free one)",
+    default: 8080,
+    parse: parseInteger(0, 65535),
+  }),
+  dataDir: option({
+    flag: "--data-dir <dir>",
+    env: ["INGOT_DATA_DIR"],
+    description: "directory for the embedded PostgreSQL, artifacts and generated secrets",
+    default: "./data",
+    parse: parseNonEmpty,
+  }),
+  databaseUrl: option<string>({
+    flag: "--database-url <url>",
+    env: ["INGOT_DATABASE_URL", "DATABASE_URL"],
+    description: "external PostgreSQL (postgres://…); without it Ingot runs its own embedded PostgreSQL",
+    parse: parseUrl(["postgres:", "postgresql:"]),
+  }),
+  publicUrl: option<string>({
+    flag: "--public-url <url>",
+    env: ["INGOT_PUBLIC_URL"],
+    description: "URL machines and agents use to reach this server (default: derived from host and port)",
+    parse: parseUrl(["http:", "https:"]),
+  }),
+  logLevel: option<LogLevel>({
+    flag: "--log-level <level>",
+    env: ["INGOT_LOG_LEVEL"],
+    description: `log level (${LOG_LEVELS.join(", ")})`,
+    default: "info",
+    parse: parseOneOf(LOG_LEVELS),
+  }),
+  bodyLimit: option({
+    flag: "--body-limit <bytes>",
+    env: ["INGOT_BODY_LIMIT"],
+    description: "largest accepted request body in bytes",
+    default: 1_048_576,
+    parse: parseInteger(1024, 256 * 1_048_576),
+  }),
+  sessionTtl: option({
+    flag: "--session-ttl <seconds>",
+    env: ["INGOT_SESSION_TTL"],
+    description: "lifetime of a login session",
+    default: 43_200,
+    parse: parseInteger(60, 30 * 86_400),
+  }),
+  trustProxy: option({
+    flag: "--trust-proxy <bool>",
+    env: ["INGOT_TRUST_PROXY"],
+    description: "trust X-Forwarded-* headers from a reverse proxy",
+    default: false,
+    parse: parseBoolean,
+  }),
+  oidcIssuer: option<string>({
+    flag: "--oidc-issuer <url>",
+    env: ["INGOT_OIDC_ISSUER"],
+    description: "accept JWT bearer tokens from this OIDC issuer",
+    parse: parseUrl(["http:", "https:"]),
+  }),
+  oidcAudience: option<string>({
+    flag: "--oidc-audience <aud>",
+    env: ["INGOT_OIDC_AUDIENCE"],
+    description: "required `aud` claim of OIDC tokens",
+    parse: parseNonEmpty,
+  }),
+  oidcJwksUrl: option<string>({
+    flag: "--oidc-jwks-url <url>",
+    env: ["INGOT_OIDC_JWKS_URL"],
+    description: "JWKS URL (default: from the issuer's discovery document)",
+    parse: parseUrl(["http:", "https:"]),
+  }),
+  oidcOrg: option<string>({
+    flag: "--oidc-org <org>",
+    env: ["INGOT_OIDC_ORG"],
+    description: "organization every OIDC caller belongs to (static mapping)",
+    parse: parseNonEmpty,
+  }),
+  oidcOrgClaim: option<string>({
+    flag: "--oidc-org-claim <claim>",
+    env: ["INGOT_OIDC_ORG_CLAIM"],
+    description: "claim that names the caller's organization",
+    parse: parseNonEmpty,
+  }),
+  oidcRoles: option<string[]>({
+    flag: "--oidc-roles <roles>",
+    env: ["INGOT_OIDC_ROLES"],
+    description: "comma-separated roles every OIDC caller gets (static mapping)",
+    parse: parseList,
+  }),
+  oidcRolesClaim: option<string>({
+    flag: "--oidc-roles-claim <claim>",
+    env: ["INGOT_OIDC_ROLES_CLAIM"],
+    description: "claim (array or space/comma-separated string; dots reach nested claims) that lists roles",
+    parse: parseNonEmpty,
+  }),
+};
+
+export interface OidcConfig {
+  readonly issuer: string;
+  readonly audience: string | undefined;
+  readonly jwksUrl: string | undefined;
+  readonly org: { readonly static: string } | { readonly claim: string };
+  readonly roles: { readonly static: readonly string[] } | { readonly claim: string };
+}
+
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  /** Explicit public URL; when undefined it is derived from the bound address once listening. */
+  readonly publicUrl: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly bodyLimit: number;
+  readonly sessionTtlSeconds: number;
+  readonly trustProxy: boolean;
+  readonly oidc: OidcConfig | undefined;
+  /** INGOT_ADMIN_PASSWORD: never a flag, so it does not show in `ps`. */
+  readonly adminPassword: string | undefined;
+}
+
+/** Reads a JSON config file (`--config`); keys are the flag names in camelCase. */
+export function readConfigFile(file: string | undefined): Record<string, unknown> {
+  if (file === undefined) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError([`config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`]);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new Error("expected a JSON object");
+    }
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError([`config file ${file}: ${error instanceof Error ? error.message : String(error)}`]);
+  }
+}
+
+export function loadServerConfig(sources: ConfigSources): ServerConfig {
+  const values = resolveOptions(SERVER_OPTIONS, sources);
+  const adminPassword = sources.env.INGOT_ADMIN_PASSWORD;
+  const problems: string[] = [];
+  if (adminPassword !== undefined && adminPassword !== "" && adminPassword.length < 12) {
+    problems.push("INGOT_ADMIN_PASSWORD: must be at least 12 characters");
+  }
+  const oidc = oidcConfig(values, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    host: values.host,
+    port: values.port,
+    dataDir: path.resolve(values.dataDir),
+    databaseUrl: values.databaseUrl,
+    publicUrl: values.publicUrl?.replace(/\/+$/, ""),
+    logLevel: values.logLevel,
+    bodyLimit: values.bodyLimit,
+    sessionTtlSeconds: values.sessionTtl,
+    trustProxy: values.trustProxy,
+    oidc,
+    adminPassword: adminPassword === "" ? undefined : adminPassword,
+  };
+}
+
+function oidcConfig(
+  values: ReturnType<typeof resolveOptions<typeof SERVER_OPTIONS>>,
+  problems: string[],
+): OidcConfig | undefined {
+  const anyOidc = [
+    values.oidcAudience,
+    values.oidcJwksUrl,
+    values.oidcOrg,
+    values.oidcOrgClaim,
+    values.oidcRoles,
+    values.oidcRolesClaim,
+  ].some((value) => value !== undefined);
+  if (values.oidcIssuer === undefined) {
+    if (anyOidc) problems.push("--oidc-* settings need --oidc-issuer");
+    return undefined;
+  }
+  if ((values.oidcOrg === undefined) === (values.oidcOrgClaim === undefined)) {
+    problems.push("OIDC needs exactly one of --oidc-org or --oidc-org-claim");
+  }
+  if ((values.oidcRoles === undefined) === (values.oidcRolesClaim === undefined)) {
+    problems.push("OIDC needs exactly one of --oidc-roles or --oidc-roles-claim");
+  }
+  return {
+    issuer: values.oidcIssuer,
+    audience: values.oidcAudience,
+    jwksUrl: values.oidcJwksUrl,
+    org: values.oidcOrg !== undefined ? { static: values.oidcOrg } : { claim: values.oidcOrgClaim ?? "" },
+    roles:
+      values.oidcRoles !== undefined ? { static: values.oidcRoles } : { claim: values.oidcRolesClaim ?? "" },
+  };
+}
+
+/** The URL machines use to reach us: explicit, else the bound address (a wildcard becomes a LAN address). */
+export function derivePublicUrl(config: ServerConfig, boundPort: number): string {
+  if (config.publicUrl !== undefined) return config.publicUrl;
+  const wildcard = config.host === "0.0.0.0" || config.host === "::";
+  const host = wildcard ? (firstLanAddress() ?? "127.0.0.1") : config.host;
+  const bracketed = host.includes(":") ? `[${host}]` : host;
+  return `http://${bracketed}:${boundPort}`;
+}
+
+function firstLanAddress(): string | undefined {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === "IPv4" && !address.internal) return address.address;
+    }
+  }
+  return undefined;
+}

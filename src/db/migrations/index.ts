@@ -1,0 +1,10 @@
+import type { Migration } from "kysely";
+import * as identityAndAudit from "./0001-identity-and-audit.ts";
+
+/**
+ * Every migration, in order. Forward-only: a landed migration is never edited; a change is a new file.
+ * Names sort in the order they run.
+ */
+export const MIGRATIONS: Record<string, Migration> = {
+  "0001-identity-and-audit": identityAndAudit,
+};

@@ -1,0 +1,84 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { derivePublicUrl, type ServerConfig } from "../config/server-config.ts";
+import { type DatabaseHandle, openDatabase } from "../db/database.ts";
+import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "../db/embedded-postgres.ts";
+import { migrateToLatest } from "../db/migrate.ts";
+import type { Logger } from "../observability/logger.ts";
+import { type AssembledApp, assembleApp } from "./app.ts";
+
+export interface RunningServer {
+  readonly url: string;
+  readonly publicUrl: string;
+  readonly port: number;
+  /** Stops accepting, drains requests, stops background work, closes the database; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  readonly logger: Logger;
+  /** Called once when this start generated the admin password (it is also written to the data dir). */
+  readonly onAdminPasswordGenerated?: (password: string, file: string) => void;
+}
+
+/** A running PostgreSQL for the server: the embedded one under the data dir, or DATABASE_URL. */
+export async function openServerDatabase(
+  config: ServerConfig,
+  logger: Logger,
+): Promise<{ database: DatabaseHandle; embedded: EmbeddedPostgresHandle | undefined }> {
+  const embedded =
+    config.databaseUrl === undefined
+      ? await startEmbeddedPostgres({ dataDir: config.dataDir, logger })
+      : undefined;
+  const url = config.databaseUrl ?? embedded?.url ?? "";
+  try {
+    const database = openDatabase(url, logger);
+    return { database, embedded };
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+}
+
+export async function startServer(config: ServerConfig, options: StartServerOptions): Promise<RunningServer> {
+  const { logger } = options;
+  const { database, embedded } = await openServerDatabase(config, logger);
+  let assembled: AssembledApp | undefined;
+  const closeAll = async (): Promise<void> => {
+    await assembled?.http.close();
+    await assembled?.jobs.stop();
+    await database.close();
+    await embedded?.stop();
+  };
+  try {
+    await migrateToLatest(database.db, logger);
+    assembled = await assembleApp({ db: database.db, config, logger });
+    const { generatedAdminPassword } = await assembled.services.identity.bootstrap(config.adminPassword);
+    if (generatedAdminPassword !== undefined) {
+      const file = path.join(config.dataDir, "admin-password");
+      await writeFile(file, `${generatedAdminPassword}\n`, { mode: 0o600 });
+      options.onAdminPasswordGenerated?.(generatedAdminPassword, file);
+    }
+    await assembled.http.listen({ host: config.host, port: config.port });
+    const address = assembled.http.server.address();
+    const port = typeof address === "object" && address !== null ? address.port : config.port;
+    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+    const publicUrl = derivePublicUrl(config, port);
+    logger.info({ port, publicUrl, embeddedDatabase: embedded !== undefined }, "ingot server listening");
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
+      publicUrl,
+      port,
+      stop: () => {
+        stopping ??= closeAll().then(() => logger.info("ingot server stopped"));
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await closeAll().catch((closeError: unknown) =>
+      logger.error({ err: closeError }, "cleanup after failed start"),
+    );
+    throw error;
+  }
+}
