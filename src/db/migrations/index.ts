@@ -1,5 +1,6 @@
 import type { Migration } from "kysely";
 import * as identityAndAudit from "./0001-identity-and-audit.ts";
+import * as controllerRuntime from "./0002-controller-runtime.ts";
 
 /**
  * Every migration, in order. Forward-only: a landed migration is never edited; a change is a new file.
@@ -7,4 +8,5 @@ import * as identityAndAudit from "./0001-identity-and-audit.ts";
  */
 export const MIGRATIONS: Record<string, Migration> = {
   "0001-identity-and-audit": identityAndAudit,
+  "0002-controller-runtime": controllerRuntime,
 };
