@@ -1,0 +1,18 @@
+export { createLabTls, type LabTlsMaterial } from "../common/tls.ts";
+export type { FaultController, FaultMatch, FaultSettings } from "./faults.ts";
+export type { RequestRecord } from "./https-server.ts";
+export {
+  DEFAULT_TIMING,
+  type RedfishFixtureBmc,
+  type RedfishFixtureOptions,
+  type RedfishLab,
+  type RedfishLabBmc,
+  type RedfishLabMachineOptions,
+  type RedfishLabMachineState,
+  type RedfishLabOptions,
+  startRedfishFixtureBmc,
+  startRedfishLab,
+} from "./lab.ts";
+export type { BootListener, LabBootDevice, LabBootEvent, MachineIdentity, MachineTiming } from "./machine.ts";
+export type { RedfishVendor } from "./profiles.ts";
+export type { LabCredentials, RedfishLabQuirks } from "./service.ts";

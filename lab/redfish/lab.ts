@@ -1,0 +1,319 @@
+/**
+ * The programmatic face of the simulated Redfish BMCs: start N of them (one HTTPS port each on loopback),
+ * inspect their machines, inject faults, attach boot listeners, stop them. Used by tests and by `ingot lab`.
+ */
+import { createHash, randomBytes, randomInt } from "node:crypto";
+import type { BmcEndpoint } from "../../src/bmc/driver.ts";
+import { createLabTls, type LabTlsMaterial } from "../common/tls.ts";
+import { FaultController } from "./faults.ts";
+import { FixtureRedfishService } from "./fixture.ts";
+import { LabHttpsServer, type RequestRecord } from "./https-server.ts";
+import {
+  type BootListener,
+  type LabBootEvent,
+  type MachineIdentity,
+  type MachineTiming,
+  SimulatedMachine,
+} from "./machine.ts";
+import { type HardwareSpec, PROFILES, type RedfishVendor } from "./profiles.ts";
+import { type LabCredentials, type RedfishLabQuirks, SimulatedRedfishService } from "./service.ts";
+
+export const DEFAULT_TIMING: MachineTiming = {
+  powerOnDelayMs: 1_500,
+  powerOffDelayMs: 500,
+  gracefulShutdownMs: 2_000,
+  firmwareUpdateMs: 5_000,
+  thermalTimeConstantMs: 30_000,
+};
+
+export interface RedfishLabMachineOptions {
+  readonly vendor?: RedfishVendor;
+  readonly credentials?: LabCredentials;
+  readonly initialPowerState?: "On" | "Off";
+  /** BootSourceOverrideTarget used when no override is set (default Hdd). */
+  readonly defaultBootTarget?: string;
+  readonly quirks?: RedfishLabQuirks;
+  readonly timing?: Partial<MachineTiming>;
+  readonly hardware?: Partial<HardwareSpec>;
+}
+
+export interface RedfishLabOptions extends Omit<RedfishLabMachineOptions, "vendor"> {
+  readonly machines: number;
+  /** "mixed" alternates the vendors by index. Default openbmc. */
+  readonly vendor?: RedfishVendor | "mixed";
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** First port; machine i listens on basePort + i. Default 0: ephemeral ports. */
+  readonly basePort?: number;
+  /** Makes serials, UUIDs and MACs reproducible; MACs are unique per (seed, index). Default random. */
+  readonly seed?: number;
+  readonly sessionTimeoutMs?: number;
+  /** Reuse certificates across labs (generation is the slowest part of a start). */
+  readonly tls?: LabTlsMaterial;
+  /** Per-machine overrides of the options above. */
+  readonly machine?: (index: number) => RedfishLabMachineOptions;
+  readonly onBoot?: BootListener;
+}
+
+export interface RedfishLabMachineState {
+  readonly powerState: SimulatedMachine["power"];
+  readonly bootOverride: { readonly enabled: string; readonly target: string; readonly mode: string };
+  readonly pendingBootOverride: Readonly<Record<string, string>> | undefined;
+  readonly bootCount: number;
+  readonly lastBoot: LabBootEvent | undefined;
+  readonly firmware: ReadonlyArray<{ readonly id: string; readonly name: string; readonly version: string }>;
+  readonly tasks: ReadonlyArray<{ readonly id: string; readonly state: string; readonly percent: number }>;
+  readonly systemLog: ReadonlyArray<{
+    readonly id: string;
+    readonly message: string;
+    readonly severity: string;
+  }>;
+  readonly managerLog: ReadonlyArray<{
+    readonly id: string;
+    readonly message: string;
+    readonly severity: string;
+  }>;
+  readonly sessions: number;
+}
+
+export interface RedfishLabBmc {
+  readonly index: number;
+  readonly vendor: RedfishVendor;
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly credentials: LabCredentials;
+  readonly identity: MachineIdentity;
+  readonly faults: FaultController;
+  /** Endpoint for a BMC driver, trusting the lab CA unless overridden. */
+  endpoint(overrides?: Partial<BmcEndpoint>): BmcEndpoint;
+  state(): RedfishLabMachineState;
+  onBoot(listener: BootListener): () => void;
+  requests(): RequestRecord[];
+  clearRequests(): void;
+  /** Ends all Redfish sessions as an idle timeout would. */
+  expireSessions(): void;
+}
+
+export interface RedfishLab {
+  readonly bmcs: readonly RedfishLabBmc[];
+  readonly tls: LabTlsMaterial;
+  stop(): Promise<void>;
+}
+
+export async function startRedfishLab(options: RedfishLabOptions): Promise<RedfishLab> {
+  if (!Number.isInteger(options.machines) || options.machines < 0) {
+    throw new RangeError("machines must be a non-negative integer");
+  }
+  const tls = options.tls ?? (await createLabTls());
+  const host = options.host ?? "127.0.0.1";
+  const seed = options.seed ?? randomInt(0, 65_536);
+  const defaultCredentials = options.credentials ?? {
+    username: "admin",
+    password: randomBytes(9).toString("base64url"),
+  };
+  const started: Array<{ bmc: RedfishLabBmc; close: () => Promise<void> }> = [];
+  try {
+    await Promise.all(
+      Array.from({ length: options.machines }, async (_, index) => {
+        const own = options.machine?.(index) ?? {};
+        const vendor =
+          own.vendor ??
+          (options.vendor === "mixed"
+            ? index % 2 === 0
+              ? "openbmc"
+              : "ilo5"
+            : (options.vendor ?? "openbmc"));
+        const profile = PROFILES[vendor];
+        const machine = new SimulatedMachine({
+          profile,
+          identity: identityFor(
+            seed,
+            index,
+            profile.serialPrefix,
+            profile.sku,
+            nicCount(profile, own, options),
+          ),
+          hardware: { ...profile.hardware, ...options.hardware, ...own.hardware },
+          timing: { ...DEFAULT_TIMING, ...options.timing, ...own.timing },
+          initialPowerState: own.initialPowerState ?? options.initialPowerState ?? "Off",
+          defaultBootTarget: own.defaultBootTarget ?? options.defaultBootTarget ?? "Hdd",
+        });
+        if (options.onBoot !== undefined) machine.onBoot(options.onBoot);
+        const faults = new FaultController(seed * 1_000 + index);
+        const credentials = own.credentials ?? defaultCredentials;
+        const service = new SimulatedRedfishService(
+          machine,
+          faults,
+          credentials,
+          { ...options.quirks, ...own.quirks },
+          options.sessionTimeoutMs ?? 30 * 60_000,
+        );
+        const server = new LabHttpsServer(tls, (request) => service.handle(request), faults);
+        const port = await server.listen(host, options.basePort ? options.basePort + index : 0);
+        const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+        const bmc: RedfishLabBmc = {
+          index,
+          vendor,
+          host,
+          port,
+          url,
+          credentials,
+          identity: machine.identity,
+          faults,
+          endpoint: (overrides = {}) => ({
+            address: host,
+            port,
+            username: credentials.username,
+            password: credentials.password,
+            tls: { mode: "verify", ca: tls.caCert },
+            ...overrides,
+          }),
+          state: () => snapshot(machine, service),
+          onBoot: (listener) => machine.onBoot(listener),
+          requests: () => server.requests(),
+          clearRequests: () => server.clearRequests(),
+          expireSessions: () => service.expireSessions(),
+        };
+        started.push({
+          bmc,
+          close: async () => {
+            machine.stop();
+            await server.close();
+          },
+        });
+      }),
+    );
+  } catch (error) {
+    await Promise.all(started.map((entry) => entry.close()));
+    throw error;
+  }
+  started.sort((a, b) => a.bmc.index - b.bmc.index);
+  return {
+    bmcs: started.map((entry) => entry.bmc),
+    tls,
+    stop: async () => {
+      await Promise.all(started.map((entry) => entry.close()));
+    },
+  };
+}
+
+function nicCount(
+  profile: (typeof PROFILES)[RedfishVendor],
+  own: RedfishLabMachineOptions,
+  options: Pick<RedfishLabMachineOptions, "hardware">,
+): number {
+  return (own.hardware?.nicSpeedsMbps ?? options.hardware?.nicSpeedsMbps ?? profile.hardware.nicSpeedsMbps)
+    .length;
+}
+
+function snapshot(machine: SimulatedMachine, service: SimulatedRedfishService): RedfishLabMachineState {
+  const entries = (log: typeof machine.systemLog) =>
+    log.map((entry) => ({ id: entry.id, message: entry.message, severity: entry.severity }));
+  return {
+    powerState: machine.power,
+    bootOverride: {
+      enabled: machine.boot.BootSourceOverrideEnabled,
+      target: machine.boot.BootSourceOverrideTarget,
+      mode: machine.boot.BootSourceOverrideMode,
+    },
+    pendingBootOverride: machine.pendingBoot !== undefined ? { ...machine.pendingBoot } : undefined,
+    bootCount: machine.bootCount,
+    lastBoot: machine.lastBoot,
+    firmware: machine.firmware.map((item) => ({ id: item.id, name: item.name, version: item.version })),
+    tasks: [...machine.tasks.values()].map((task) => ({
+      id: task.id,
+      state: task.state,
+      percent: machine.taskPercent(task),
+    })),
+    systemLog: entries(machine.systemLog),
+    managerLog: entries(machine.managerLog),
+    sessions: service.sessionCount(),
+  };
+}
+
+function hex(byte: number): string {
+  return (byte & 0xff).toString(16).padStart(2, "0");
+}
+
+/** Locally administered MACs (02:…) carrying the seed and the machine index: unique within a seed. */
+export function identityFor(
+  seed: number,
+  index: number,
+  serialPrefix: string,
+  sku: string | undefined,
+  nics: number,
+): MachineIdentity {
+  const base = `02:${hex(seed >> 8)}:${hex(seed)}:${hex(index >> 8)}:${hex(index)}`;
+  const digest = createHash("sha256").update(`ingot-lab/${seed}/${index}`).digest("hex");
+  return {
+    index,
+    serial: `${serialPrefix}${String(seed % 1000).padStart(3, "0")}${String(index).padStart(4, "0")}`,
+    uuid: `${digest.slice(0, 8)}-${digest.slice(8, 12)}-4${digest.slice(13, 16)}-8${digest.slice(17, 20)}-${digest.slice(20, 32)}`,
+    sku,
+    hostName: `lab-node-${index}`,
+    nicMacs: Array.from({ length: nics }, (_, nic) => `${base}:${hex(nic)}`),
+    bmcMac: `${base}:fe`,
+  };
+}
+
+export interface RedfishFixtureOptions {
+  /** A captured tree in the short layout, e.g. ../shared/fixtures/redfish/hpe-dl325-ilo5. */
+  readonly directory: string;
+  /** Basic credentials the fixture demands (sessions are a write, which fixtures refuse). Default generated. */
+  readonly credentials?: LabCredentials;
+  readonly host?: string;
+  readonly port?: number;
+  readonly tls?: LabTlsMaterial;
+  readonly seed?: number;
+}
+
+export interface RedfishFixtureBmc {
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly credentials: LabCredentials;
+  readonly tls: LabTlsMaterial;
+  /** Number of resources served. */
+  readonly resources: number;
+  readonly faults: FaultController;
+  endpoint(overrides?: Partial<BmcEndpoint>): BmcEndpoint;
+  requests(): RequestRecord[];
+  clearRequests(): void;
+  stop(): Promise<void>;
+}
+
+export async function startRedfishFixtureBmc(options: RedfishFixtureOptions): Promise<RedfishFixtureBmc> {
+  const credentials = options.credentials ?? {
+    username: "admin",
+    password: randomBytes(9).toString("base64url"),
+  };
+  const [service, tls] = await Promise.all([
+    FixtureRedfishService.load(options.directory, credentials),
+    options.tls !== undefined ? Promise.resolve(options.tls) : createLabTls(),
+  ]);
+  const host = options.host ?? "127.0.0.1";
+  const faults = new FaultController(options.seed ?? 1);
+  const server = new LabHttpsServer(tls, (request) => service.handle(request), faults);
+  const port = await server.listen(host, options.port ?? 0);
+  return {
+    host,
+    port,
+    url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    credentials,
+    tls,
+    resources: service.size,
+    faults,
+    endpoint: (overrides = {}) => ({
+      address: host,
+      port,
+      username: credentials.username,
+      password: credentials.password,
+      tls: { mode: "verify", ca: tls.caCert },
+      ...overrides,
+    }),
+    requests: () => server.requests(),
+    clearRequests: () => server.clearRequests(),
+    stop: () => server.close(),
+  };
+}

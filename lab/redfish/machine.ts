@@ -1,0 +1,428 @@
+/**
+ * The simulated machine behind a lab BMC: power that takes time to change, a boot override consumed by
+ * the next boot, pending @Redfish.Settings applied at reset, firmware that a task updates, sensors that
+ * warm and cool with the power state, and an event log. No HTTP here; the Redfish service renders it.
+ */
+import type { HardwareSpec, VendorProfile } from "./profiles.ts";
+
+export type RedfishPowerState = "On" | "Off" | "PoweringOn" | "PoweringOff";
+
+/** The boot device a booting machine ends up on, in driver terms where one exists. */
+export type LabBootDevice = "pxe" | "disk" | "http" | "cd" | "bios" | "usb" | "diags" | "other";
+
+export interface MachineIdentity {
+  readonly index: number;
+  readonly serial: string;
+  readonly uuid: string;
+  readonly sku: string | undefined;
+  readonly hostName: string;
+  /** Host NIC MACs in port order; the first is the one a PXE boot uses. */
+  readonly nicMacs: readonly string[];
+  readonly bmcMac: string;
+}
+
+export interface LabBootEvent {
+  readonly bootDevice: LabBootDevice;
+  /** The Redfish BootSourceOverrideTarget (or the default device) that was used. */
+  readonly target: string;
+  readonly bootMode: "uefi" | "legacy";
+  readonly reason: "power-on" | "reset";
+  readonly bootCount: number;
+  readonly machine: MachineIdentity;
+}
+
+/** Called when the simulated machine boots (power on or reset), with the effective boot device. */
+export type BootListener = (bootDevice: LabBootDevice, event: LabBootEvent) => void | Promise<void>;
+
+export interface MachineTiming {
+  /** Off → PoweringOn → On. */
+  readonly powerOnDelayMs: number;
+  /** On → PoweringOff → Off for ForceOff, and the pause of a forced restart or power cycle. */
+  readonly powerOffDelayMs: number;
+  /** How long the "OS" takes to honour GracefulShutdown / GracefulRestart. */
+  readonly gracefulShutdownMs: number;
+  readonly firmwareUpdateMs: number;
+  /** Time constant of the temperatures following the power state. */
+  readonly thermalTimeConstantMs: number;
+}
+
+export interface BootSettings {
+  readonly BootSourceOverrideEnabled: string;
+  readonly BootSourceOverrideTarget: string;
+  readonly BootSourceOverrideMode: string;
+}
+
+export interface LabLogEntry {
+  readonly id: string;
+  readonly created: string;
+  readonly severity: "OK" | "Warning" | "Critical";
+  readonly message: string;
+  readonly messageId: string;
+}
+
+export interface FirmwareState {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  version: string;
+  readonly updateable: boolean;
+  readonly role: "bmc" | "bios" | "other";
+}
+
+export interface LabTask {
+  readonly id: string;
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly imageUri: string;
+  readonly targets: readonly string[];
+  state: "Running" | "Completed" | "Exception";
+  endedAt: number | undefined;
+  readonly messages: Array<{ MessageId: string; Message: string; Severity: string }>;
+}
+
+export type ResetOutcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly status: number; readonly messageId: string; readonly message: string };
+
+const TARGET_DEVICES: Readonly<Record<string, LabBootDevice>> = {
+  Pxe: "pxe",
+  Hdd: "disk",
+  UefiHttp: "http",
+  Cd: "cd",
+  BiosSetup: "bios",
+  Usb: "usb",
+  Diags: "diags",
+};
+
+const MAX_LOG_ENTRIES = 1000;
+
+export interface MachineOptions {
+  readonly profile: VendorProfile;
+  readonly identity: MachineIdentity;
+  readonly hardware: HardwareSpec;
+  readonly timing: MachineTiming;
+  readonly initialPowerState: "On" | "Off";
+  /** What the machine boots from without an override. */
+  readonly defaultBootTarget: string;
+  readonly now?: () => number;
+  readonly onListenerError?: (error: unknown) => void;
+}
+
+export class SimulatedMachine {
+  readonly profile: VendorProfile;
+  readonly identity: MachineIdentity;
+  readonly hardware: HardwareSpec;
+  readonly timing: MachineTiming;
+  power: RedfishPowerState;
+  boot: BootSettings;
+  /** Boot settings PATCHed into the @Redfish.Settings object, applied at the next boot. */
+  pendingBoot: Partial<BootSettings> | undefined;
+  readonly firmware: FirmwareState[];
+  readonly tasks = new Map<string, LabTask>();
+  readonly systemLog: LabLogEntry[] = [];
+  readonly managerLog: LabLogEntry[] = [];
+  bootCount = 0;
+  lastBoot: LabBootEvent | undefined;
+  lastPowerOffAt: number | undefined;
+  /** Bumped when something outside the API changes the system (and its ETag). */
+  generation = 0;
+  private readonly defaultBootTarget: string;
+  private readonly now: () => number;
+  private readonly listeners = new Set<BootListener>();
+  private readonly onListenerError: (error: unknown) => void;
+  private transition: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private heatFrom: number;
+  private heatAt: number;
+  private heatTarget: number;
+  private logSequence = 0;
+  private taskSequence = 0;
+  private stopped = false;
+
+  constructor(options: MachineOptions) {
+    this.profile = options.profile;
+    this.identity = options.identity;
+    this.hardware = options.hardware;
+    this.timing = options.timing;
+    this.now = options.now ?? Date.now;
+    this.defaultBootTarget = options.defaultBootTarget;
+    this.onListenerError =
+      options.onListenerError ?? ((error) => console.error("lab boot listener failed", error));
+    this.power = options.initialPowerState;
+    this.boot = {
+      BootSourceOverrideEnabled: "Disabled",
+      BootSourceOverrideTarget: "None",
+      BootSourceOverrideMode: "UEFI",
+    };
+    this.firmware = options.profile.firmware.map((item) => ({ ...item }));
+    const on = this.power === "On" ? 1 : 0;
+    this.heatFrom = on;
+    this.heatTarget = on;
+    this.heatAt = this.now();
+  }
+
+  onBoot(listener: BootListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A ComputerSystem.Reset. Redundant requests are accepted or refused as the vendor does. */
+  reset(resetType: string): ResetOutcome {
+    const refuse = (message: string): ResetOutcome => ({
+      ok: false,
+      status: 400,
+      messageId: this.profile.invalidStateMessageId,
+      message,
+    });
+    if (!this.profile.resetTypes.includes(resetType)) {
+      return {
+        ok: false,
+        status: 400,
+        messageId: "Base.1.8.ActionParameterNotSupported",
+        message: `ResetType ${resetType} is not supported`,
+      };
+    }
+    if (this.power === "PoweringOn" || this.power === "PoweringOff") {
+      return {
+        ok: false,
+        status: 409,
+        messageId: "Base.1.8.ResourceInUse",
+        message: `the system is ${this.power}; retry when the transition ends`,
+      };
+    }
+    const on = this.power === "On";
+    switch (resetType) {
+      case "On":
+      case "ForceOn":
+        if (on) return this.profile.rejectsRedundantPower ? refuse("the system is already on") : { ok: true };
+        this.startPowerOn("power-on");
+        return { ok: true };
+      case "ForceOff":
+        if (!on)
+          return this.profile.rejectsRedundantPower ? refuse("the system is already off") : { ok: true };
+        this.startPowerOff(this.timing.powerOffDelayMs);
+        return { ok: true };
+      case "GracefulShutdown":
+        if (!on)
+          return this.profile.rejectsRedundantPower ? refuse("the system is already off") : { ok: true };
+        this.startPowerOff(this.timing.gracefulShutdownMs);
+        return { ok: true };
+      case "PushPowerButton":
+        if (on) this.startPowerOff(this.timing.gracefulShutdownMs);
+        else this.startPowerOn("power-on");
+        return { ok: true };
+      case "ForceRestart":
+      case "GracefulRestart":
+        if (!on) return refuse("the system is off");
+        this.log("system", this.profile.logs.reset, "OK", "Reset");
+        this.schedule(
+          resetType === "ForceRestart" ? this.timing.powerOffDelayMs : this.timing.gracefulShutdownMs,
+          () => this.booted("reset"),
+        );
+        return { ok: true };
+      case "PowerCycle":
+        if (!on) {
+          this.startPowerOn("power-on");
+          return { ok: true };
+        }
+        this.startPowerOff(this.timing.powerOffDelayMs, () => this.startPowerOn("power-on"));
+        return { ok: true };
+      case "Nmi":
+        this.log("system", "NMI button pressed", "Warning", "Nmi");
+        return { ok: true };
+      default:
+        return refuse(`ResetType ${resetType} is not simulated`);
+    }
+  }
+
+  /** Heat in [0, 1]: 0 cold and off, 1 at full load; follows the power state exponentially. */
+  heat(at: number = this.now()): number {
+    const elapsed = Math.max(0, at - this.heatAt);
+    return (
+      this.heatTarget +
+      (this.heatFrom - this.heatTarget) * Math.exp(-elapsed / this.timing.thermalTimeConstantMs)
+    );
+  }
+
+  /** A small deterministic wobble so that readings move between polls. */
+  wobble(phase: number, amplitude: number, at: number = this.now()): number {
+    return amplitude * Math.sin(at / 7_000 + phase + this.identity.index);
+  }
+
+  startFirmwareUpdate(imageUri: string, targets: readonly string[]): LabTask {
+    const id = String(++this.taskSequence);
+    const task: LabTask = {
+      id,
+      startedAt: this.now(),
+      durationMs: this.timing.firmwareUpdateMs,
+      imageUri,
+      targets,
+      state: "Running",
+      endedAt: undefined,
+      messages: [
+        {
+          MessageId: "TaskEvent.1.0.TaskStarted",
+          Message: `The task with Id '${id}' has started.`,
+          Severity: "OK",
+        },
+      ],
+    };
+    this.tasks.set(id, task);
+    this.schedule(task.durationMs, () => this.finishFirmwareUpdate(task));
+    return task;
+  }
+
+  taskPercent(task: LabTask, at: number = this.now()): number {
+    if (task.state !== "Running") return 100;
+    return Math.min(99, Math.floor(((at - task.startedAt) / Math.max(1, task.durationMs)) * 100));
+  }
+
+  log(which: "system" | "manager", message: string, severity: LabLogEntry["severity"], event: string): void {
+    const entries = which === "system" ? this.systemLog : this.managerLog;
+    entries.push({
+      id: String(++this.logSequence),
+      // bmcweb stamps entries with sub-second precision, iLO to the second.
+      created:
+        this.profile.vendor === "ilo5"
+          ? new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, "Z")
+          : new Date(this.now()).toISOString().replace("Z", "+00:00"),
+      severity,
+      message,
+      messageId: `${this.profile.vendor === "ilo5" ? "iLOEvents.2.3" : "OpenBMC.0.1"}.${event}`,
+    });
+    if (entries.length > MAX_LOG_ENTRIES) entries.splice(0, entries.length - MAX_LOG_ENTRIES);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.transition !== undefined) clearTimeout(this.transition);
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.listeners.clear();
+  }
+
+  private startPowerOn(reason: LabBootEvent["reason"]): void {
+    this.power = "PoweringOn";
+    this.setTransition(this.timing.powerOnDelayMs, () => {
+      this.power = "On";
+      this.setHeatTarget(1);
+      this.log("system", this.profile.logs.powerOn, "OK", "PowerOn");
+      this.booted(reason);
+    });
+  }
+
+  private startPowerOff(delayMs: number, then?: () => void): void {
+    this.power = "PoweringOff";
+    this.setTransition(delayMs, () => {
+      this.power = "Off";
+      this.lastPowerOffAt = this.now();
+      this.setHeatTarget(0);
+      this.log("system", this.profile.logs.powerOff, "OK", "PowerOff");
+      then?.();
+    });
+  }
+
+  private setTransition(delayMs: number, done: () => void): void {
+    if (this.transition !== undefined) clearTimeout(this.transition);
+    this.transition = setTimeout(() => {
+      this.transition = undefined;
+      if (!this.stopped) done();
+    }, delayMs);
+  }
+
+  private schedule(delayMs: number, action: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.stopped) action();
+    }, delayMs);
+    this.timers.add(timer);
+  }
+
+  private setHeatTarget(target: number): void {
+    const at = this.now();
+    this.heatFrom = this.heat(at);
+    this.heatAt = at;
+    this.heatTarget = target;
+  }
+
+  /** The firmware's view of a boot: pending settings apply, a Once override is used up. */
+  private booted(reason: LabBootEvent["reason"]): void {
+    if (this.pendingBoot !== undefined) {
+      this.boot = { ...this.boot, ...this.pendingBoot };
+      this.pendingBoot = undefined;
+    }
+    const { BootSourceOverrideEnabled: enabled, BootSourceOverrideTarget: target } = this.boot;
+    const overridden = enabled !== "Disabled" && target !== "None";
+    const used = overridden ? target : this.defaultBootTarget;
+    if (overridden && enabled === "Once") {
+      this.boot = { ...this.boot, BootSourceOverrideEnabled: "Disabled", BootSourceOverrideTarget: "None" };
+    }
+    this.bootCount++;
+    const event: LabBootEvent = {
+      bootDevice: TARGET_DEVICES[used] ?? "other",
+      target: used,
+      bootMode: this.boot.BootSourceOverrideMode === "Legacy" ? "legacy" : "uefi",
+      reason,
+      bootCount: this.bootCount,
+      machine: this.identity,
+    };
+    this.lastBoot = event;
+    for (const listener of this.listeners) {
+      try {
+        const result = listener(event.bootDevice, event);
+        if (result instanceof Promise) result.catch(this.onListenerError);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
+  }
+
+  private finishFirmwareUpdate(task: LabTask): void {
+    const targets = this.firmware.filter((item) => task.targets.includes(item.id));
+    const names = targets.map((item) => item.name).join(", ") || "firmware";
+    task.endedAt = this.now();
+    if (/corrupt|invalid|bad-image/i.test(task.imageUri)) {
+      task.state = "Exception";
+      const message = this.profile.logs.firmwareFailed(names);
+      task.messages.push({
+        MessageId: "Update.1.0.VerificationFailed",
+        Message: message,
+        Severity: "Critical",
+      });
+      this.log("manager", message, "Warning", "FirmwareUpdateFailed");
+      return;
+    }
+    const version = versionFromImage(task.imageUri);
+    for (const item of targets) {
+      item.version = version ?? `${item.version}.1`;
+      this.log(
+        "manager",
+        this.profile.logs.firmware(item.name, item.version),
+        "OK",
+        "FirmwareUpdateCompleted",
+      );
+    }
+    task.state = "Completed";
+    task.messages.push({
+      MessageId: "TaskEvent.1.0.TaskCompletedOK",
+      Message: `The task with Id '${task.id}' has completed.`,
+      Severity: "OK",
+    });
+  }
+}
+
+/** "https://repo/bmc-2.16.0.bin" → "2.16.0": the lab has no image to open, so the name says the version. */
+export function versionFromImage(imageUri: string): string | undefined {
+  let path = imageUri;
+  try {
+    path = new URL(imageUri).pathname;
+  } catch {
+    // Not a URL: read the name as given.
+  }
+  const name =
+    path
+      .split("/")
+      .filter((part) => part !== "")
+      .pop() ?? "";
+  return /(\d+(?:\.\d+)+)/.exec(name)?.[1];
+}
