@@ -42,7 +42,12 @@ export interface TestApp {
 
 /** The real application (routes, services, hooks) on a fresh clone of the migrated test database. */
 export async function startTestApp(
-  options: { config?: Partial<ServerConfig>; loginThrottle?: LoginThrottleLimits } = {},
+  options: {
+    config?: Partial<ServerConfig>;
+    loginThrottle?: LoginThrottleLimits;
+    /** Runs before the app is ready: the place to register extra routes a test needs. */
+    beforeReady?: (assembled: AssembledApp, database: TestDatabase) => Promise<void> | void;
+  } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase();
   const config = testConfig(options.config);
@@ -53,6 +58,7 @@ export async function startTestApp(
     ...(options.loginThrottle !== undefined ? { loginThrottle: options.loginThrottle } : {}),
   });
   await assembled.services.identity.bootstrap(config.adminPassword);
+  await options.beforeReady?.(assembled, database);
   await assembled.http.ready();
   const http = assembled.http;
   const anonymous: Caller = async (request) => await http.inject(request);
