@@ -20,6 +20,8 @@ export interface LabTlsOptions {
   readonly commonName?: string;
   /** DNS names and IP addresses the certificate is valid for; default 127.0.0.1, ::1 and localhost. */
   readonly hosts?: readonly string[];
+  /** A certificate that signs itself, as BMCs ship from the factory; `caCert` is then the certificate. */
+  readonly selfSigned?: boolean;
 }
 
 const DEFAULT_HOSTS = ["127.0.0.1", "::1", "localhost"];
@@ -38,17 +40,18 @@ export async function createLabTls(options: LabTlsOptions = {}): Promise<LabTlsM
     ],
   });
   const hosts = options.hosts ?? DEFAULT_HOSTS;
+  const commonName = options.commonName ?? "ingot-lab-bmc";
   const altNames = hosts.map((host) =>
     /^[\d.]+$/.test(host) || host.includes(":")
       ? { type: 7 as const, ip: host }
       : { type: 2 as const, value: host },
   );
-  const leaf = await generate([{ name: "commonName", value: options.commonName ?? "ingot-lab-bmc" }], {
+  const leaf = await generate([{ name: "commonName", value: commonName }], {
     keyType: "ec",
     algorithm: "sha256",
     notBeforeDate,
     notAfterDate,
-    ca: { key: ca.private, cert: ca.cert },
+    ...(options.selfSigned === true ? {} : { ca: { key: ca.private, cert: ca.cert } }),
     extensions: [
       { name: "basicConstraints", cA: false },
       { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
@@ -57,7 +60,7 @@ export async function createLabTls(options: LabTlsOptions = {}): Promise<LabTlsM
     ],
   });
   return {
-    caCert: ca.cert,
+    caCert: options.selfSigned === true ? leaf.cert : ca.cert,
     cert: leaf.cert,
     key: leaf.private,
     fingerprint256: new X509Certificate(leaf.cert).fingerprint256,

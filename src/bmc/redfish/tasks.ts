@@ -55,7 +55,9 @@ export function parseLogEntry(doc: RedfishDocument): BmcLogEntry | undefined {
   const id = odataId(doc) ?? stringOf(doc, "Id");
   const message = stringOf(doc, "Message");
   if (id === undefined || message === undefined) return undefined;
-  const created = stringOf(doc, "Created");
+  // iLO writes "0000-00-00T00:00:00Z" for events logged before its clock was set: that is no time at all.
+  const stamp = stringOf(doc, "Created");
+  const created = stamp !== undefined && !Number.isNaN(Date.parse(stamp)) ? stamp : undefined;
   return {
     id,
     ...(created !== undefined ? { created } : {}),
