@@ -19,6 +19,8 @@ export class OidcVerifier {
   constructor(
     private readonly config: OidcConfig,
     private readonly logger: Logger,
+    /** Least time between key set refetches triggered by unknown key ids, so bogus tokens cannot hammer the IdP. */
+    private readonly refetchCooldownMs = 30_000,
   ) {}
 
   async verify(token: string, orgKindOf: (org: string) => Promise<OrgKind | undefined>): Promise<Principal> {
@@ -58,7 +60,10 @@ export class OidcVerifier {
 
   private async keySet(): Promise<JwksResolver> {
     this.jwks ??= this.discoverJwksUrl().then((url) =>
-      createRemoteJWKSet(new URL(url), { timeoutDuration: FETCH_TIMEOUT_MS, cooldownDuration: 30_000 }),
+      createRemoteJWKSet(new URL(url), {
+        timeoutDuration: FETCH_TIMEOUT_MS,
+        cooldownDuration: this.refetchCooldownMs,
+      }),
     );
     try {
       return await this.jwks;
