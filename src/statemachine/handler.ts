@@ -21,44 +21,56 @@ import type { StateShape } from "./model.ts";
 /** Database writes committed atomically with a transition (or deletion), and only when it wins. */
 export type AlsoWrite = (trx: Db) => Promise<void>;
 
+export interface TransitionResult<S extends StateShape, E extends string = string> {
+  readonly kind: "transition";
+  readonly event: E;
+  readonly next: S;
+  readonly alsoWrite?: AlsoWrite;
+}
+export interface WaitResult {
+  readonly kind: "wait";
+  readonly reason: string;
+  readonly checkAgainInMs?: number;
+}
+export interface DoNothingResult {
+  readonly kind: "do_nothing";
+  readonly checkAgainInMs?: number;
+}
+export interface DeletedResult {
+  readonly kind: "deleted";
+  readonly alsoWrite?: AlsoWrite;
+}
+export interface ErrorResult {
+  readonly kind: "error";
+  readonly message: string;
+}
+
 export type HandlerResult<S extends StateShape, E extends string = string> =
-  | {
-      readonly kind: "transition";
-      readonly event: E;
-      readonly next: S;
-      readonly alsoWrite?: AlsoWrite;
-    }
-  | { readonly kind: "wait"; readonly reason: string; readonly checkAgainInMs?: number }
-  | { readonly kind: "do_nothing"; readonly checkAgainInMs?: number }
-  | { readonly kind: "deleted"; readonly alsoWrite?: AlsoWrite }
-  | { readonly kind: "error"; readonly message: string };
+  | TransitionResult<S, E>
+  | WaitResult
+  | DoNothingResult
+  | DeletedResult
+  | ErrorResult;
 
 export const Outcome = {
-  transition<S extends StateShape, E extends string>(
+  transition<const S extends StateShape, const E extends string>(
     event: E,
     next: S,
     options: { alsoWrite?: AlsoWrite } = {},
-  ): HandlerResult<S, E> {
+  ): TransitionResult<S, E> {
     return { kind: "transition", event, next, ...options };
   },
   /** `checkAgainInMs` re-runs the object after that long instead of at the next periodic pass. */
-  wait<S extends StateShape, E extends string>(
-    reason: string,
-    options: { checkAgainInMs?: number } = {},
-  ): HandlerResult<S, E> {
+  wait(reason: string, options: { checkAgainInMs?: number } = {}): WaitResult {
     return { kind: "wait", reason, ...options };
   },
-  doNothing<S extends StateShape, E extends string>(
-    options: { checkAgainInMs?: number } = {},
-  ): HandlerResult<S, E> {
+  doNothing(options: { checkAgainInMs?: number } = {}): DoNothingResult {
     return { kind: "do_nothing", ...options };
   },
-  deleted<S extends StateShape, E extends string>(
-    options: { alsoWrite?: AlsoWrite } = {},
-  ): HandlerResult<S, E> {
+  deleted(options: { alsoWrite?: AlsoWrite } = {}): DeletedResult {
     return { kind: "deleted", ...options };
   },
-  error<S extends StateShape, E extends string>(message: string): HandlerResult<S, E> {
+  error(message: string): ErrorResult {
     return { kind: "error", message };
   },
 } as const;
