@@ -11,6 +11,16 @@ export const PageQueryFields = {
   cursor: Type.Optional(Type.String({ maxLength: 512, description: "opaque cursor from `nextCursor`" })),
 };
 
+/** `sort=field` or `sort=-field` (descending), restricted to the fields an endpoint can sort by. */
+export function SortQueryField(fields: readonly string[]) {
+  return Type.Optional(
+    Type.String({
+      pattern: `^-?(${fields.join("|")})$`,
+      description: `sort by ${fields.join(", ")}; prefix with - for descending`,
+    }),
+  );
+}
+
 export function PageSchema<T extends TSchema>(item: T) {
   return Type.Object({
     items: Type.Array(item),
