@@ -18,6 +18,9 @@ export interface FaultSettings {
   readonly dropNext: number;
   readonly dropMatch: FaultMatch;
   readonly dropAll: boolean;
+  /** The next N (matching) requests get an HTML page instead of JSON, as some BMC web servers send. */
+  readonly garbageNext: number;
+  readonly garbageMatch: FaultMatch;
   /** Resets within this window after the system reached Off answer 409 (iLO does this). */
   readonly conflictAfterPowerOffMs: number;
   /** The next If-Match PATCH finds the resource changed (its ETag moved on) and gets 412. */
@@ -34,6 +37,7 @@ export interface FaultMatch {
 export type FaultDecision =
   | { readonly kind: "drop" }
   | { readonly kind: "error"; readonly status: number; readonly retryAfterSeconds: number | undefined }
+  | { readonly kind: "garbage" }
   | { readonly kind: "pass" };
 
 const NO_FAULTS: FaultSettings = {
@@ -46,6 +50,8 @@ const NO_FAULTS: FaultSettings = {
   dropNext: 0,
   dropMatch: {},
   dropAll: false,
+  garbageNext: 0,
+  garbageMatch: {},
   conflictAfterPowerOffMs: 0,
   staleEtagOnce: false,
 };
@@ -88,6 +94,10 @@ export class FaultController {
     this.settings = { ...this.settings, dropNext: Math.max(0, count), dropMatch: match };
   }
 
+  garbageNext(count: number, match: FaultMatch = {}): void {
+    this.settings = { ...this.settings, garbageNext: Math.max(0, count), garbageMatch: match };
+  }
+
   dropAll(enabled: boolean): void {
     this.settings = { ...this.settings, dropAll: enabled };
   }
@@ -122,6 +132,10 @@ export class FaultController {
     if (settings.failNext > 0 && matches(settings.failMatch)) {
       this.settings = { ...settings, failNext: settings.failNext - 1 };
       return { kind: "error", status: settings.errorStatus, retryAfterSeconds: settings.retryAfterSeconds };
+    }
+    if (settings.garbageNext > 0 && matches(settings.garbageMatch)) {
+      this.settings = { ...settings, garbageNext: settings.garbageNext - 1 };
+      return { kind: "garbage" };
     }
     if (settings.failRate > 0 && this.random() < settings.failRate) {
       return { kind: "error", status: settings.errorStatus, retryAfterSeconds: settings.retryAfterSeconds };

@@ -134,6 +134,13 @@ export class LabHttpsServer {
       request.socket.destroy();
       return;
     }
+    if (decision.kind === "garbage") {
+      this.record(method, url, 200);
+      response.statusCode = 200;
+      response.setHeader("content-type", "text/html");
+      response.end("<html><body>Internal error</body></html>");
+      return;
+    }
     let answer: LabResponse;
     if (decision.kind === "error") {
       answer = redfishError(decision.status, "Base.1.8.ServiceTemporarilyUnavailable", "Injected fault.");

@@ -135,6 +135,7 @@ export class SimulatedMachine {
   private heatFrom: number;
   private heatAt: number;
   private heatTarget: number;
+  private restarting = 0;
   private logSequence = 0;
   private taskSequence = 0;
   private stopped = false;
@@ -215,9 +216,13 @@ export class SimulatedMachine {
       case "GracefulRestart":
         if (!on) return refuse("the system is off");
         this.log("system", this.profile.logs.reset, "OK", "Reset");
+        this.restarting++;
         this.schedule(
           resetType === "ForceRestart" ? this.timing.powerOffDelayMs : this.timing.gracefulShutdownMs,
-          () => this.booted("reset"),
+          () => {
+            this.restarting--;
+            this.booted("reset");
+          },
         );
         return { ok: true };
       case "PowerCycle":
@@ -233,6 +238,11 @@ export class SimulatedMachine {
       default:
         return refuse(`ResetType ${resetType} is not simulated`);
     }
+  }
+
+  /** True while a power transition or a restart is under way. */
+  get busy(): boolean {
+    return this.transition !== undefined || this.restarting > 0;
   }
 
   /** Heat in [0, 1]: 0 cold and off, 1 at full load; follows the power state exponentially. */

@@ -28,6 +28,10 @@ export interface RedfishLabQuirks {
   readonly requireIfMatch?: boolean;
   /** No BootSourceOverrideMode property (a PATCH carrying it is refused). */
   readonly noBootMode?: boolean;
+  /** Resets answer 202 with a task monitor that runs until the power transition ends (Retry-After: 1). */
+  readonly resetTasks?: boolean;
+  /** The chassis links no Sensors collection, only PowerSubsystem / ThermalSubsystem (bmcweb profile). */
+  readonly noSensorsCollection?: boolean;
 }
 
 interface Session {
@@ -43,6 +47,9 @@ const ENABLED_VALUES = ["Disabled", "Once", "Continuous"];
 export class SimulatedRedfishService {
   private readonly quirks: Required<RedfishLabQuirks>;
   private readonly sessions = new Map<string, Session>();
+  /** Reset tasks (quirk resetTasks): done once the machine is no longer busy. */
+  private readonly resetTasks = new Set<string>();
+  private resetTaskSequence = 0;
   private readonly routes = new Map<string, () => Doc>();
   private readonly p: VendorProfile;
   private readonly paths: {
@@ -71,6 +78,8 @@ export class SimulatedRedfishService {
       bootOverrideViaSettings: quirks.bootOverrideViaSettings ?? false,
       requireIfMatch: quirks.requireIfMatch ?? false,
       noBootMode: quirks.noBootMode ?? false,
+      resetTasks: quirks.resetTasks ?? false,
+      noSensorsCollection: quirks.noSensorsCollection ?? false,
     };
     const system = `${R}/Systems/${this.p.ids.system}`;
     const manager = `${R}/Managers/${this.p.ids.manager}`;
@@ -314,7 +323,30 @@ export class SimulatedRedfishService {
     }
     const outcome = this.machine.reset(resetType);
     if (!outcome.ok) return redfishError(outcome.status, outcome.messageId, outcome.message);
+    if (this.quirks.resetTasks) {
+      const id = `reset-${++this.resetTaskSequence}`;
+      this.resetTasks.add(id);
+      return {
+        status: 202,
+        headers: { location: `${this.taskPath(id)}/Monitor`, "retry-after": "1" },
+        body: this.resetTaskDoc(id),
+      };
+    }
     return this.success();
+  }
+
+  private resetTaskDoc(id: string): Doc {
+    const running = this.machine.busy;
+    return {
+      "@odata.id": this.taskPath(id),
+      "@odata.type": "#Task.v1_4_3.Task",
+      Id: id,
+      Name: "System reset",
+      TaskState: running ? "Running" : "Completed",
+      TaskStatus: "OK",
+      TaskMonitor: `${this.taskPath(id)}/Monitor`,
+      Messages: [],
+    };
   }
 
   /** ETag precondition: 412 when If-Match is stale, 428 when it is required and missing. */
@@ -448,7 +480,18 @@ export class SimulatedRedfishService {
   private monitor(key: string): LabResponse | undefined {
     const match = /\/tasks\/([^/]+)\/monitor$/i.exec(key);
     if (match === null || !key.startsWith(this.key(`${R}/TaskService/Tasks/`))) return undefined;
-    const task = this.machine.tasks.get(match[1] as string);
+    const id = match[1] as string;
+    if (this.resetTasks.has(id)) {
+      const doc = this.resetTaskDoc(id);
+      return doc.TaskState === "Running"
+        ? {
+            status: 202,
+            headers: { location: `${this.taskPath(id)}/Monitor`, "retry-after": "1" },
+            body: doc,
+          }
+        : { status: 200, body: doc };
+    }
+    const task = this.machine.tasks.get(id);
     if (task === undefined) return undefined;
     if (task.state === "Running") {
       return {
@@ -502,6 +545,7 @@ export class SimulatedRedfishService {
     const taskPrefix = this.key(`${R}/TaskService/Tasks/`);
     if (key.startsWith(taskPrefix)) {
       const [id, monitor] = key.slice(taskPrefix.length).split("/");
+      if (id !== undefined && monitor === undefined && this.resetTasks.has(id)) return this.resetTaskDoc(id);
       const task = id !== undefined ? this.machine.tasks.get(id) : undefined;
       if (task === undefined || (monitor !== undefined && monitor !== this.key("Monitor"))) return undefined;
       return this.taskDoc(task);
@@ -784,9 +828,11 @@ export class SimulatedRedfishService {
       Links: { ComputerSystems: [{ "@odata.id": sys }], ManagedBy: [{ "@odata.id": mgr }] },
       Power: { "@odata.id": `${ch}/Power` },
       Thermal: { "@odata.id": `${ch}/Thermal` },
+      ...(p.sensorModel === "sensors" && !this.quirks.noSensorsCollection
+        ? { Sensors: { "@odata.id": `${ch}/Sensors` } }
+        : {}),
       ...(p.sensorModel === "sensors"
         ? {
-            Sensors: { "@odata.id": `${ch}/Sensors` },
             PowerSubsystem: { "@odata.id": `${ch}/PowerSubsystem` },
             ThermalSubsystem: { "@odata.id": `${ch}/ThermalSubsystem` },
           }

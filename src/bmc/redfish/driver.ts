@@ -89,7 +89,7 @@ interface Topology {
 /** ResetTypes whose repetition cannot hurt, so a dropped connection may re-send them. */
 const REPEATABLE_RESETS = new Set(["On", "ForceOn", "ForceOff", "GracefulShutdown"]);
 /** How a system resource says "not by PATCH here" (the fallback is its @Redfish.Settings object). */
-const PATCH_REFUSED = new Set([400, 403, 405, 501]);
+const PATCH_REFUSED = new Set([400, 405, 501]);
 
 export function createRedfishDriver(
   endpoint: BmcEndpoint,
@@ -590,57 +590,40 @@ export class RedfishDriver implements BmcDriver {
     return compact({ firmwareVersion: stringOf(doc, "FirmwareVersion"), mac: pickBmcMac(interfaces) });
   }
 
+  /**
+   * The Sensors collection when the chassis has a populated one; otherwise temperatures and fans from
+   * ThermalSubsystem (or legacy Thermal) and power readings from legacy Power. Supplies come from
+   * PowerSubsystem, or legacy Power where that has none.
+   */
   private async chassisSensors(path: string, signal: AbortSignal): Promise<SensorReport> {
     const { doc } = await this.client.get(path, signal);
-    let sensors: SensorReading[] = [];
-    const sensorLink = linkOf(doc, "Sensors");
-    if (sensorLink !== undefined) {
-      const docs = await this.optional(`sensors of ${path}`, [], () =>
-        this.client.members(sensorLink, signal),
-      );
-      sensors = docs.map(parseSensor).filter((reading) => reading !== undefined);
-    }
-    const thermalSubsystem = linkOf(doc, "ThermalSubsystem");
-    if (sensors.length === 0 && thermalSubsystem !== undefined) {
-      sensors = await this.optional(`thermal subsystem of ${path}`, [], () =>
-        this.thermalSubsystem(thermalSubsystem, signal),
-      );
-    }
-    let legacyPower: ReturnType<typeof parseLegacyPower> | undefined;
-    const powerLink = linkOf(doc, "Power");
-    const loadLegacyPower = async (): Promise<ReturnType<typeof parseLegacyPower>> => {
-      if (legacyPower === undefined && powerLink !== undefined) {
-        legacyPower = parseLegacyPower((await this.client.get(powerLink, signal)).doc);
-      }
-      return legacyPower ?? { sensors: [], powerSupplies: [] };
+    const read = async <T>(key: string, fallback: T, parse: (link: string) => Promise<T>): Promise<T> => {
+      const link = linkOf(doc, key);
+      return link === undefined
+        ? fallback
+        : await this.optional(`${key} of ${path}`, fallback, () => parse(link));
     };
+    let legacyPower: Promise<ReturnType<typeof parseLegacyPower>> | undefined;
+    const power = (): Promise<ReturnType<typeof parseLegacyPower>> => {
+      legacyPower ??= read("Power", { sensors: [], powerSupplies: [] }, async (link) =>
+        parseLegacyPower((await this.client.get(link, signal)).doc),
+      );
+      return legacyPower;
+    };
+    let sensors = await read("Sensors", [], async (link) =>
+      (await this.client.members(link, signal)).map(parseSensor).filter((reading) => reading !== undefined),
+    );
     if (sensors.length === 0) {
-      const thermalLink = linkOf(doc, "Thermal");
-      if (thermalLink !== undefined) {
-        sensors.push(
-          ...(await this.optional(`thermal of ${path}`, [], async () =>
-            parseLegacyThermal((await this.client.get(thermalLink, signal)).doc),
-          )),
+      let thermal = await read("ThermalSubsystem", [], (link) => this.thermalSubsystem(link, signal));
+      if (thermal.length === 0) {
+        thermal = await read("Thermal", [], async (link) =>
+          parseLegacyThermal((await this.client.get(link, signal)).doc),
         );
       }
-      sensors.push(
-        ...(await this.optional(`power of ${path}`, [], async () => (await loadLegacyPower()).sensors)),
-      );
+      sensors = [...thermal, ...(await power()).sensors];
     }
-    let powerSupplies: PowerSupplyStatus[] = [];
-    const powerSubsystem = linkOf(doc, "PowerSubsystem");
-    if (powerSubsystem !== undefined) {
-      powerSupplies = await this.optional(`power subsystem of ${path}`, [], () =>
-        this.powerSubsystem(powerSubsystem, signal),
-      );
-    }
-    if (powerSupplies.length === 0) {
-      powerSupplies = await this.optional(
-        `power supplies of ${path}`,
-        [],
-        async () => (await loadLegacyPower()).powerSupplies,
-      );
-    }
+    let powerSupplies = await read("PowerSubsystem", [], (link) => this.powerSubsystem(link, signal));
+    if (powerSupplies.length === 0) powerSupplies = (await power()).powerSupplies;
     return { sensors, powerSupplies };
   }
 

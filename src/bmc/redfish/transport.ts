@@ -181,7 +181,10 @@ export class RedfishTransport {
   private async fetchServiceRoot(signal: AbortSignal): Promise<RedfishDocument> {
     const request: RedfishRequest = { method: "GET", path: SERVICE_ROOT, authenticate: false };
     let response = await this.send(request, signal);
-    if (response.status === 401) response = await this.send({ ...request, authenticate: true }, signal);
+    // Logging in needs the root's links, so a root behind authentication is read with Basic.
+    if (response.status === 401) {
+      response = await this.sendWithRetries(request, this.authHeaders({ kind: "basic" }), signal);
+    }
     if (response.status !== 200 || !isDocument(response.body)) {
       throw this.unexpected(request, response, "the service root is not a Redfish document");
     }

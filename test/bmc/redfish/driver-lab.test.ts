@@ -410,6 +410,48 @@ describe("Redfish driver and vendor quirks", () => {
     assert.ok(!bmc.requests().some((r) => r.status === 428), "If-Match was always sent");
   });
 
+  test("a reset answered 202 is followed through its task monitor, honouring Retry-After", async (t) => {
+    const bmc = await labBmc(t, { vendor: "openbmc", quirks: { resetTasks: true } });
+    const driver = driverFor(t, bmc);
+    await driver.setPower("on", deadline());
+    assert.equal(bmc.state().powerState, "On", "the call returned once the BMC's task had finished");
+    const requests = bmc.requests();
+    const post = requests.find((r) => r.method === "POST" && r.url.endsWith("ComputerSystem.Reset"));
+    const polls = requests.filter((r) => r.url.endsWith("/Monitor"));
+    assert.equal(post?.status, 202);
+    assert.ok(polls.length >= 1);
+    assert.equal(polls.at(-1)?.status, 200);
+    assert.ok((polls[0]?.at ?? 0) - (post?.at ?? 0) >= 900, "waited Retry-After before polling");
+  });
+
+  test("without a Sensors collection, readings come from ThermalSubsystem and legacy Power", async (t) => {
+    const bmc = await labBmc(t, {
+      vendor: "openbmc",
+      initialPowerState: "On",
+      quirks: { noSensorsCollection: true },
+    });
+    const driver = driverFor(t, bmc);
+    const report = await driver.getSensors(deadline());
+    const profile = PROFILES.openbmc;
+    assert.deepEqual(
+      report.sensors.filter((sensor) => sensor.kind === "temperature").map((sensor) => sensor.name),
+      profile.temperatures.map((spec) => spec.name),
+    );
+    const fans = report.sensors.filter((sensor) => sensor.kind === "fan");
+    assert.equal(fans.length, profile.fanCount);
+    assert.ok(fans.every((fan) => fan.unit === "%" && (fan.value ?? 0) > 0));
+    assert.deepEqual(
+      report.sensors.filter((sensor) => sensor.kind === "power").map((sensor) => sensor.name),
+      ["Chassis Power Control"],
+    );
+    assert.deepEqual(
+      report.powerSupplies.map((supply) => supply.name),
+      ["PSU0", "PSU1"],
+    );
+    assert.ok(report.powerSupplies.every((supply) => (supply.inputWatts ?? 0) > (supply.outputWatts ?? 0)));
+    assert.ok(!bmc.requests().some((r) => r.url.includes("/Sensors")));
+  });
+
   test("the driver is usable as a BmcDriver for many machines at once", async (t) => {
     const lab = await startRedfishLab({ machines: 6, vendor: "mixed", tls, timing: FAST_TIMING });
     t.after(() => lab.stop());

@@ -183,6 +183,16 @@ describe("Redfish driver under injected faults", () => {
     assert.equal(bmc.state().bootOverride.target, "Pxe");
   });
 
+  test("an answer that is not JSON is a protocol error", async (t) => {
+    const bmc = await labBmc(t);
+    const driver = driverFor(t, bmc);
+    await driver.getPowerState(deadline());
+    bmc.faults.garbageNext(1, { path: "/Systems/system" });
+    const error = await rejection(driver.getPowerState(deadline()));
+    assert.equal(error.kind, "protocol");
+    assert.equal(await driver.getPowerState(deadline()), "off");
+  });
+
   test("a 503 on one inventory section leaves that section out", async (t) => {
     const bmc = await labBmc(t, { vendor: "openbmc", initialPowerState: "On" });
     const driver = driverFor(t, bmc);
