@@ -6,6 +6,7 @@ import { OidcVerifier } from "../auth/oidc.ts";
 import { registerAuthRoutes } from "../auth/routes.ts";
 import { IdentityService, type LoginThrottleLimits } from "../auth/service.ts";
 import { IdentityStore } from "../auth/store.ts";
+import type { CredentialsVault } from "../bmc/vault.ts";
 import type { ServerConfig } from "../config/server-config.ts";
 import type { Db } from "../db/database.ts";
 import { pendingMigrations } from "../db/migrate.ts";
@@ -18,6 +19,7 @@ import { INGOT_VERSION } from "./version.ts";
 export interface Services {
   readonly identity: IdentityService;
   readonly audit: AuditService;
+  readonly vault: CredentialsVault;
 }
 
 export interface AssembledApp {
@@ -31,6 +33,8 @@ export interface AssembleOptions {
   readonly db: Db;
   readonly config: ServerConfig;
   readonly logger: Logger;
+  /** Encrypts BMC credentials at rest; opened from the data dir or INGOT_VAULT_KEY at the composition root. */
+  readonly vault: CredentialsVault;
   /** Tests tighten the login throttle to exercise it without hundreds of requests. */
   readonly loginThrottle?: LoginThrottleLimits;
 }
@@ -66,7 +70,7 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
   const jobs = new PeriodicJobs(logger);
   jobs.every("expired-sessions", 10 * 60_000, () => identity.deleteExpiredSessions());
 
-  return { http, services: { identity, audit }, metrics, jobs };
+  return { http, services: { identity, audit, vault: options.vault }, metrics, jobs };
 }
 
 async function readiness(db: Db): Promise<ReadinessReport> {

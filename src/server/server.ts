@@ -5,6 +5,7 @@ import { type DatabaseHandle, openDatabase } from "../db/database.ts";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "../db/embedded-postgres.ts";
 import { migrateToLatest } from "../db/migrate.ts";
 import type { Logger } from "../observability/logger.ts";
+import { CredentialsVault } from "../bmc/vault.ts";
 import { type AssembledApp, assembleApp } from "./app.ts";
 
 export interface RunningServer {
@@ -52,7 +53,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   };
   try {
     await migrateToLatest(database.db, logger);
-    assembled = await assembleApp({ db: database.db, config, logger });
+    const vault = await CredentialsVault.open({ dataDir: config.dataDir, env: process.env });
+    assembled = await assembleApp({ db: database.db, config, logger, vault });
     const { generatedAdminPassword } = await assembled.services.identity.bootstrap(config.adminPassword);
     if (generatedAdminPassword !== undefined) {
       const file = path.join(config.dataDir, "admin-password");

@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import type { LoginThrottleLimits } from "../../src/auth/service.ts";
+import { CredentialsVault } from "../../src/bmc/vault.ts";
 import type { ServerConfig } from "../../src/config/server-config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { type AssembledApp, assembleApp } from "../../src/server/app.ts";
@@ -55,6 +57,7 @@ export async function startTestApp(
     db: database.handle.db,
     config,
     logger: createLogger("silent"),
+    vault: CredentialsVault.fromKey(randomBytes(32)),
     ...(options.loginThrottle !== undefined ? { loginThrottle: options.loginThrottle } : {}),
   });
   await assembled.services.identity.bootstrap(config.adminPassword);
