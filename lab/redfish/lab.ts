@@ -32,6 +32,8 @@ export interface RedfishLabMachineOptions {
   readonly initialPowerState?: "On" | "Off";
   /** BootSourceOverrideTarget used when no override is set (default Hdd). */
   readonly defaultBootTarget?: string;
+  /** Offer only these ResetType values instead of the vendor's. */
+  readonly resetTypes?: readonly string[];
   readonly quirks?: RedfishLabQuirks;
   readonly timing?: Partial<MachineTiming>;
   readonly hardware?: Partial<HardwareSpec>;
@@ -138,6 +140,9 @@ export async function startRedfishLab(options: RedfishLabOptions): Promise<Redfi
           timing: { ...DEFAULT_TIMING, ...options.timing, ...own.timing },
           initialPowerState: own.initialPowerState ?? options.initialPowerState ?? "Off",
           defaultBootTarget: own.defaultBootTarget ?? options.defaultBootTarget ?? "Hdd",
+          ...((own.resetTypes ?? options.resetTypes)
+            ? { resetTypes: own.resetTypes ?? options.resetTypes }
+            : {}),
         });
         if (options.onBoot !== undefined) machine.onBoot(options.onBoot);
         const faults = new FaultController(seed * 1_000 + index);

@@ -104,6 +104,8 @@ export interface MachineOptions {
   readonly initialPowerState: "On" | "Off";
   /** What the machine boots from without an override. */
   readonly defaultBootTarget: string;
+  /** The ResetType values this BMC offers; default the profile's. */
+  readonly resetTypes?: readonly string[];
   readonly now?: () => number;
   readonly onListenerError?: (error: unknown) => void;
 }
@@ -113,6 +115,7 @@ export class SimulatedMachine {
   readonly identity: MachineIdentity;
   readonly hardware: HardwareSpec;
   readonly timing: MachineTiming;
+  readonly resetTypes: readonly string[];
   power: RedfishPowerState;
   boot: BootSettings;
   /** Boot settings PATCHed into the @Redfish.Settings object, applied at the next boot. */
@@ -145,6 +148,7 @@ export class SimulatedMachine {
     this.identity = options.identity;
     this.hardware = options.hardware;
     this.timing = options.timing;
+    this.resetTypes = options.resetTypes ?? options.profile.resetTypes;
     this.now = options.now ?? Date.now;
     this.defaultBootTarget = options.defaultBootTarget;
     this.onListenerError =
@@ -175,7 +179,7 @@ export class SimulatedMachine {
       messageId: this.profile.invalidStateMessageId,
       message,
     });
-    if (!this.profile.resetTypes.includes(resetType)) {
+    if (!this.resetTypes.includes(resetType)) {
       return {
         ok: false,
         status: 400,

@@ -601,7 +601,7 @@ export class SimulatedRedfishService {
     const sys = this.paths.system;
     const bios = m.firmware.find((item) => item.role === "bios");
     const reset = this.p.resetValuesInline
-      ? { "ResetType@Redfish.AllowableValues": [...this.p.resetTypes], target: this.paths.reset }
+      ? { "ResetType@Redfish.AllowableValues": [...m.resetTypes], target: this.paths.reset }
       : { "@Redfish.ActionInfo": `${sys}/ResetActionInfo`, target: this.paths.reset };
     const boot: Doc = {
       BootSourceOverrideEnabled: m.boot.BootSourceOverrideEnabled,
@@ -680,7 +680,7 @@ export class SimulatedRedfishService {
         Id: "ResetActionInfo",
         Name: "Reset Action Info",
         Parameters: [
-          { AllowableValues: [...p.resetTypes], DataType: "String", Name: "ResetType", Required: true },
+          { AllowableValues: [...m.resetTypes], DataType: "String", Name: "ResetType", Required: true },
         ],
       }));
     }

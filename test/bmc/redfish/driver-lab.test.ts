@@ -365,6 +365,21 @@ describe("Redfish driver and vendor quirks", () => {
     assert.ok(!bmc.requests().some((r) => r.method === "PATCH"), "nothing was sent");
   });
 
+  test("an action no advertised ResetType can perform is unsupported, and nothing is sent", async (t) => {
+    const bmc = await labBmc(t, {
+      vendor: "ilo5",
+      initialPowerState: "On",
+      resetTypes: ["On", "GracefulShutdown"],
+    });
+    const driver = driverFor(t, bmc);
+    const error = await rejection(driver.setPower("cycle", deadline()));
+    assert.equal(error.kind, "unsupported");
+    assert.match(error.message, /cannot cycle: the BMC offers ResetType On, GracefulShutdown/);
+    assert.equal(resetPosts(bmc), 0);
+    await driver.setPower("graceful-shutdown", deadline());
+    await watchPower(driver, "off");
+  });
+
   test("HTTP boot works where UefiHttp is offered", async (t) => {
     const bmc = await labBmc(t, { vendor: "ilo5" });
     const driver = driverFor(t, bmc);
