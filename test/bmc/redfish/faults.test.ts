@@ -114,8 +114,8 @@ describe("Redfish driver under injected faults", () => {
 
   test("409 right after a power-off is retried (iLO's power-cycle quirk)", async (t) => {
     const bmc = await labBmc(t, { vendor: "ilo5", initialPowerState: "On" });
-    const driver = driverFor(t, bmc, { retry: { attempts: 6, baseDelayMs: 50, maxDelayMs: 400 } });
-    bmc.faults.conflictAfterPowerOff(300);
+    const driver = driverFor(t, bmc, { retry: { attempts: 8, baseDelayMs: 100, maxDelayMs: 800 } });
+    bmc.faults.conflictAfterPowerOff(1_500);
     await driver.setPower("cycle", deadline());
     await watchPower(driver, "on");
     const resets = statuses(bmc, "POST", "/ComputerSystem.Reset");

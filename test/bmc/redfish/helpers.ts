@@ -10,9 +10,9 @@ export const FIXTURES = path.resolve(import.meta.dirname, "../../../../shared/fi
 
 /** Quick machines: transitions long enough to be observed, short enough for a test. */
 export const FAST_TIMING = {
-  powerOnDelayMs: 300,
-  powerOffDelayMs: 150,
-  gracefulShutdownMs: 300,
+  powerOnDelayMs: 600,
+  powerOffDelayMs: 400,
+  gracefulShutdownMs: 400,
   firmwareUpdateMs: 600,
   thermalTimeConstantMs: 400,
 } as const;

@@ -12,9 +12,9 @@ import { eventually } from "../../helpers/app.ts";
 import { call, messageId, type RawResponse } from "./helpers.ts";
 
 const TIMING = {
-  powerOnDelayMs: 250,
-  powerOffDelayMs: 100,
-  gracefulShutdownMs: 250,
+  powerOnDelayMs: 600,
+  powerOffDelayMs: 300,
+  gracefulShutdownMs: 400,
   firmwareUpdateMs: 500,
   thermalTimeConstantMs: 300,
 } as const;
