@@ -328,7 +328,8 @@ class SimulatedMachine implements IpmiLabMachine {
     });
 
     this.#watcher = watch(m.dir, (_event, filename) => {
-      if (filename === "events") this.#readEvents();
+      // Some platforms do not say which file changed; reading the log again is cheap.
+      if (filename === "events" || filename === null) this.#readEvents();
     });
 
     const deadline = Date.now() + options.startTimeoutMs;
@@ -360,7 +361,10 @@ class SimulatedMachine implements IpmiLabMachine {
         await this.#exited;
         throw new SimulatorStartError(this.name, this.#output);
       }
-      const result = await run(options.ipmitoolPath, probe, env, 3_000);
+      const result = await Promise.race([
+        run(options.ipmitoolPath, probe, env, 3_000),
+        this.#exited.then(() => ({ ok: false, output: this.#output })),
+      ]);
       if (result.ok) return;
       if (Date.now() > deadline) {
         throw new Error(

@@ -16,7 +16,10 @@
  * Rotation (`rotate(newKey, store)`): the new key becomes the one that encrypts at once, every stored
  * secret is re-encrypted inside one store transaction, and only after it commits is the old key dropped
  * (and, for the key file, replaced). With a key file the new key is first written to `vault.key.next`,
- * which `open` also loads, so a crash at any point leaves every ciphertext decryptable.
+ * which `open` also loads, so a crash at any point leaves every ciphertext decryptable. With the key in
+ * INGOT_VAULT_KEY the vault cannot persist the new key: the operator sets it before the next start.
+ * Other server replicas keep the old key until restarted with the new one; a secret they cannot open
+ * fails with "vault.unknown_key" naming the key id, never with garbage.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
