@@ -18,9 +18,20 @@ export function afterPosition(
   idColumn: string,
   direction: SortDirection,
   position: KeysetPosition,
+  /** SQL type of the id column; tables keyed by something else (a MAC address) pass "text". */
+  idType: "uuid" | "text" = "uuid",
 ): RawBuilder<boolean> {
   const operator = direction === "asc" ? sql`>` : sql`<`;
-  return sql<boolean>`(${expression}, ${sql.ref(idColumn)}) ${operator} (${position.v}, ${position.id}::uuid)`;
+  return sql<boolean>`(${expression}, ${sql.ref(idColumn)}) ${operator} (${position.v}, ${position.id}::${sql.raw(idType)})`;
+}
+
+/**
+ * The sort expression of a row as text, for its cursor. Exact for any type (a timestamp keeps its
+ * microseconds, which a JavaScript Date would drop), and PostgreSQL reads it back as the expression's
+ * type when `afterPosition` compares it.
+ */
+export function sortValueText(expression: RawBuilder<unknown>): RawBuilder<string> {
+  return sql<string>`(${expression})::text`;
 }
 
 /** Parses `name` / `-name` (descending) against the sortable fields an endpoint allows. */

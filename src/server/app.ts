@@ -11,6 +11,8 @@ import type { ServerConfig } from "../config/server-config.ts";
 import type { Db } from "../db/database.ts";
 import { pendingMigrations } from "../db/migrate.ts";
 import { createHttpApp, type HttpApp, type ReadinessReport } from "../http/app.ts";
+import { registerInventoryRoutes } from "../inventory/inventory-routes.ts";
+import { createInventoryServices, type InventoryServices } from "../inventory/inventory-services.ts";
 import type { Logger } from "../observability/logger.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { PeriodicJobs } from "./periodic.ts";
@@ -20,6 +22,7 @@ export interface Services {
   readonly identity: IdentityService;
   readonly audit: AuditService;
   readonly vault: CredentialsVault;
+  readonly inventory: InventoryServices;
 }
 
 export interface AssembledApp {
@@ -55,6 +58,11 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
     ...(options.loginThrottle !== undefined ? { loginThrottle: options.loginThrottle } : {}),
   });
   const audit = new AuditService(new AuditStore(db));
+  const inventory = createInventoryServices({
+    db,
+    vault: options.vault,
+    logger: logger.child({ component: "inventory" }),
+  });
 
   const http = await createHttpApp({
     logger,
@@ -66,11 +74,12 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
   });
   await registerAccessControl(http, { identity, audit, logger });
   registerAuthRoutes(http, identity, audit);
+  await registerInventoryRoutes(http, inventory);
 
   const jobs = new PeriodicJobs(logger);
   jobs.every("expired-sessions", 10 * 60_000, () => identity.deleteExpiredSessions());
 
-  return { http, services: { identity, audit, vault: options.vault }, metrics, jobs };
+  return { http, services: { identity, audit, vault: options.vault, inventory }, metrics, jobs };
 }
 
 async function readiness(db: Db): Promise<ReadinessReport> {

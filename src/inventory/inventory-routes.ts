@@ -1,0 +1,10 @@
+import type { HttpApp } from "../http/app.ts";
+import type { InventoryServices } from "./inventory-services.ts";
+import { registerRackRoutes } from "./rack-routes.ts";
+import { registerSiteRoutes } from "./site-routes.ts";
+
+/** Sites, racks, components, BMCs, spec profiles and expected machines under `/api/v1/orgs/{org}/…`. */
+export async function registerInventoryRoutes(app: HttpApp, services: InventoryServices): Promise<void> {
+  registerSiteRoutes(app, services.sites);
+  registerRackRoutes(app, services.racks);
+}
