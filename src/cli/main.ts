@@ -11,6 +11,7 @@ import { migrateToLatest } from "../db/migrate.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
 import { openServerDatabase, startServer } from "../server/server.ts";
 import { INGOT_VERSION } from "../server/version.ts";
+import { registerImageCommands } from "./image-commands.ts";
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -106,6 +107,8 @@ function buildProgram(): Command {
   addOptions(db.command("migrate").description("apply pending database migrations and exit"), SERVER_OPTIONS)
     .allowExcessArguments(false)
     .action(async (flags: Record<string, string | undefined>) => await runMigrations(flags));
+
+  registerImageCommands(program);
 
   program
     .command("version")

@@ -14,11 +14,19 @@ export interface KernelModule {
   readonly dependencies: readonly string[];
 }
 
+export interface ModuleAlias {
+  /** Glob over a device's modalias, e.g. `pci:v00001AF4d*sv*sd*bc*sc*i*`. */
+  readonly pattern: string;
+  readonly module: string;
+}
+
 export interface ModuleIndex {
   readonly modulesDir: string;
   readonly modules: ReadonlyMap<string, KernelModule>;
   /** Names of drivers compiled into the kernel: asking for one needs no file. */
   readonly builtin: ReadonlySet<string>;
+  /** From modules.alias: which module drives which devices. */
+  readonly aliases: readonly ModuleAlias[];
 }
 
 export interface ModuleResolution {
@@ -67,6 +75,38 @@ export function parseModulesDep(text: string): Map<string, KernelModule> {
   return modules;
 }
 
+/** Parses `modules.alias` text (`alias <pattern> <module>`). */
+export function parseModulesAlias(text: string): ModuleAlias[] {
+  const aliases: ModuleAlias[] = [];
+  for (const line of text.split("\n")) {
+    const [keyword, pattern, module] = line.trim().split(/\s+/);
+    if (keyword === "alias" && pattern !== undefined && module !== undefined) {
+      aliases.push({ pattern, module: canonicalModuleName(module) });
+    }
+  }
+  return aliases;
+}
+
+/** modules.dep and modules.alias text for an image that ships only `modules` (paths without compression). */
+export function moduleFilesFor(
+  index: ModuleIndex,
+  modules: readonly KernelModule[],
+): { readonly modulesDep: string; readonly modulesAlias: string } {
+  const byName = new Map(modules.map((module) => [module.name, module]));
+  const plain = (file: string): string => file.replace(/\.(xz|zst|gz)$/, "");
+  const modulesDep = modules
+    .map((module) => {
+      const deps = module.dependencies.map((name) => ` ${plain(byName.get(name)?.file ?? name)}`).join("");
+      return `${plain(module.file)}:${deps}\n`;
+    })
+    .join("");
+  const modulesAlias = index.aliases
+    .filter((alias) => byName.has(alias.module))
+    .map((alias) => `alias ${alias.pattern} ${alias.module}\n`)
+    .join("");
+  return { modulesDep, modulesAlias };
+}
+
 export async function readModuleIndex(modulesDir: string): Promise<ModuleIndex> {
   const depText = await readFile(path.join(modulesDir, "modules.dep"), "utf8").catch((error: unknown) => {
     throw new Error(
@@ -81,7 +121,8 @@ export async function readModuleIndex(modulesDir: string): Promise<ModuleIndex> 
       .filter((line) => line.trim() !== "")
       .map(moduleNameOf),
   );
-  return { modulesDir, modules: parseModulesDep(depText), builtin };
+  const aliasText = await readFile(path.join(modulesDir, "modules.alias"), "utf8").catch(() => "");
+  return { modulesDir, modules: parseModulesDep(depText), builtin, aliases: parseModulesAlias(aliasText) };
 }
 
 /**
