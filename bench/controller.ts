@@ -193,16 +193,17 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const seconds = (performance.now() - started) / 1000;
+    const wakeUp = await wakeUpLatency(handle.db);
     await Promise.all(stops.map((stop) => stop()));
 
-    const transitions = objects * steps;
+    const transitions = objects * steps + wakeUp.objects * steps;
     const history = await sql<{ n: number }>`
       SELECT count(*) AS n FROM bench_object_state_history WHERE event <> 'created'`.execute(handle.db);
     if (history.rows[0]?.n !== transitions) {
       throw new Error(`expected ${transitions} transitions in history, found ${history.rows[0]?.n}`);
     }
-    const transitionRate = transitions / seconds;
-    console.log(`controller: ${transitions} transitions in ${seconds.toFixed(2)} s`);
+    const transitionRate = (objects * steps) / seconds;
+    console.log(`controller: ${objects * steps} transitions in ${seconds.toFixed(2)} s`);
     if (mode === "in-process") {
       const batches = registry.getSingleMetric("ingot_controller_write_batch_size");
       const values = (await batches?.get())?.values ?? [];
@@ -213,6 +214,10 @@ async function main(): Promise<void> {
         console.log(`write statements: ${count}, answers per statement: ${(sum / count).toFixed(1)}`);
     }
 
+    console.log(
+      `wake-up: first transition ${wakeUp.medianMs.toFixed(1)} ms after the enqueue commits ` +
+        `(median of ${wakeUp.objects} single objects, max ${wakeUp.maxMs.toFixed(1)} ms; poll interval 500 ms)`,
+    );
     const rawRate = await rawCommitRate(postgres.url, replicas, rawSeconds);
     console.log(`raw: ${replicas} connections doing single-row UPDATE commits for ${rawSeconds} s`);
     console.log(
@@ -224,6 +229,40 @@ async function main(): Promise<void> {
     await postgres.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** One object at a time: how long from the enqueue's commit to its first recorded transition (DB clock). */
+async function wakeUpLatency(
+  db: DatabaseHandle["db"],
+): Promise<{ objects: number; medianMs: number; maxMs: number }> {
+  const store = new LifecycleStore(db, lifecycle);
+  const samples: number[] = [];
+  for (let sample = 0; sample < 20; sample++) {
+    const inserted = await sql<{ id: string }>`
+      INSERT INTO bench_objects (state) VALUES ('{"kind": "pending"}'::jsonb) RETURNING id`.execute(db);
+    const id = inserted.rows[0]?.id as string;
+    await store.enqueue([id]);
+    const committed = await sql<{ at: Date }>`SELECT clock_timestamp() AS at`.execute(db);
+    for (;;) {
+      const first = await sql<{ ms: number }>`
+        SELECT extract(epoch FROM entered_at - ${committed.rows[0]?.at}::timestamptz)::float8 * 1000 AS ms
+        FROM bench_object_state_history WHERE object_id = ${id} AND version = 2`.execute(db);
+      const row = first.rows[0];
+      if (row !== undefined) {
+        samples.push(Math.max(0, row.ms));
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    while ((await store.get(id))?.state.kind !== "done")
+      await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  samples.sort((a, b) => a - b);
+  return {
+    objects: samples.length,
+    medianMs: samples[Math.floor(samples.length / 2)] ?? 0,
+    maxMs: samples.at(-1) ?? 0,
+  };
 }
 
 async function waitForReady(child: ChildProcess): Promise<void> {

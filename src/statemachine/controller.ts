@@ -335,7 +335,7 @@ export class Controller<S extends StateShape, E extends string = string> {
       if (answer === undefined) return;
       const result = await this.write(answer);
       this.account(object, answer.item, result);
-      if (result.action === "requeue" && result.written) this.mayHaveWork = true;
+      if (result.action === "requeue" && answer.item.delayMs === 0) this.mayHaveWork = true;
       if (result.action !== "continue" || result.continueWith === undefined || this.stopping) return;
       object = result.continueWith;
     }

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -166,6 +168,12 @@ describe("transition tables", () => {
         "",
       ].join("\n"),
     );
+  });
+
+  it("keeps the diagram in docs/state-machines.md the one the helper renders", () => {
+    const doc = readFileSync(path.resolve(import.meta.dirname, "../../docs/state-machines.md"), "utf8");
+    const block = /```mermaid\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.equal(block, renderMermaid(DemoTaskStates));
   });
 
   it("draws every edge of any table (property)", () => {
