@@ -1,4 +1,5 @@
 import type { HttpApp } from "../http/app.ts";
+import { registerComponentRoutes } from "./component-routes.ts";
 import type { InventoryServices } from "./inventory-services.ts";
 import { registerRackRoutes } from "./rack-routes.ts";
 import { registerSiteRoutes } from "./site-routes.ts";
@@ -7,4 +8,5 @@ import { registerSiteRoutes } from "./site-routes.ts";
 export async function registerInventoryRoutes(app: HttpApp, services: InventoryServices): Promise<void> {
   registerSiteRoutes(app, services.sites);
   registerRackRoutes(app, services.racks);
+  registerComponentRoutes(app, services.components);
 }

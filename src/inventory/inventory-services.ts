@@ -1,6 +1,8 @@
 import type { CredentialsVault } from "../bmc/vault.ts";
 import type { Db } from "../db/database.ts";
 import type { Logger } from "../observability/logger.ts";
+import { ComponentService } from "./component-service.ts";
+import { ComponentStore } from "./component-store.ts";
 import { inventoryDb } from "./inventory-tables.ts";
 import { OrgScope } from "./org-scope.ts";
 import { RackService } from "./rack-service.ts";
@@ -12,6 +14,7 @@ import { SiteStore } from "./site-store.ts";
 export interface InventoryServices {
   readonly sites: SiteService;
   readonly racks: RackService;
+  readonly components: ComponentService;
 }
 
 export interface InventoryDeps {
@@ -26,5 +29,6 @@ export function createInventoryServices(deps: InventoryDeps): InventoryServices 
   return {
     sites: new SiteService(orgs, new SiteStore(db)),
     racks: new RackService(orgs, new RackStore(db)),
+    components: new ComponentService(orgs, new ComponentStore(db)),
   };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { LightMyRequestResponse } from "fastify";
-import type { Caller } from "../helpers/app.ts";
+import { sql } from "kysely";
+import type { Caller, TestApp } from "../helpers/app.ts";
 
 export const ORG = "default";
 export const BASE = `/api/v1/orgs/${ORG}`;
@@ -57,4 +58,15 @@ export async function allPages<T>(caller: Caller, url: string): Promise<{ items:
     assert.ok(pages < 1000, "pagination does not end");
   } while (cursor !== null);
   return { items, pages };
+}
+
+/** A machine row as enrollment would leave it; machines have no create API, the agent enrolls them. */
+export async function insertMachine(app: TestApp, org: string, serial: string): Promise<string> {
+  const result = await sql<{ id: string }>`
+    INSERT INTO machines (org_id, serial_number, inventory, inventory_digest, state)
+    SELECT id, ${serial}, '{}'::jsonb, 'test', '{"kind": "enrolled"}'::jsonb FROM orgs WHERE name = ${org}
+    RETURNING id`.execute(app.database.handle.db);
+  const id = result.rows[0]?.id;
+  if (id === undefined) throw new Error(`no org ${org}`);
+  return id;
 }
