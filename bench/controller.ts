@@ -60,7 +60,8 @@ const positive = (name: string, value: string | undefined): number => {
 };
 const steps = positive("steps", flags.steps);
 const concurrency = positive("concurrency", flags.concurrency);
-const logger = createLogger("warn");
+// Errors only: the output must end with the summary line, and shutdown chatter would follow it.
+const logger = createLogger("error");
 
 /** M steps: pending → stepping{1} → … → stepping{M-1} → done. */
 const handler: ControllerHandler<BenchState, string> = async (object) => {
@@ -86,7 +87,8 @@ function replicaController(handle: DatabaseHandle, url: string, replica: string,
 if (flags.worker !== undefined) {
   await runWorker(flags.worker, flags.replica ?? `worker-${process.pid}`);
 } else {
-  await main();
+  // Printed after everything is shut down, so it is the last line.
+  console.log(await main());
 }
 
 async function runWorker(url: string, replica: string): Promise<void> {
@@ -103,7 +105,7 @@ async function runWorker(url: string, replica: string): Promise<void> {
   });
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<string> {
   const objects = positive("objects", flags.objects);
   const replicas = positive("replicas", flags.replicas);
   const rawSeconds = positive("raw-seconds", flags["raw-seconds"]);
@@ -220,9 +222,7 @@ async function main(): Promise<void> {
     );
     const rawRate = await rawCommitRate(postgres.url, replicas, rawSeconds);
     console.log(`raw: ${replicas} connections doing single-row UPDATE commits for ${rawSeconds} s`);
-    console.log(
-      `transitions/s: ${transitionRate.toFixed(0)} raw-commits/s: ${rawRate.toFixed(0)} ratio: ${(transitionRate / rawRate).toFixed(2)}`,
-    );
+    return `transitions/s: ${transitionRate.toFixed(0)} raw-commits/s: ${rawRate.toFixed(0)} ratio: ${(transitionRate / rawRate).toFixed(2)}`;
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
     await handle.close();
