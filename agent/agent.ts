@@ -11,6 +11,7 @@ import { type CollectedInventory, collectInventory } from "./inventory.ts";
 import type { PowerControl } from "./power.ts";
 import type { CommandRunner, FileReader } from "./probes/exec.ts";
 import { detectBootMac } from "./probes/network.ts";
+import { normalizeMac } from "./probes/normalize.ts";
 import type { ProbeTimeouts } from "./probes/probe.ts";
 
 export interface AgentSettings {
@@ -34,6 +35,8 @@ export interface AgentDependencies {
   readonly random: () => number;
   readonly clock: () => Date;
   readonly signal: AbortSignal;
+  /** MAC of the NIC the image's init configured (INGOT_BOOT_MAC), when ingot.mac did not name one. */
+  readonly initBootMac?: string;
   readonly fetch?: typeof fetch;
 }
 
@@ -134,7 +137,10 @@ export async function runAgent(dependencies: AgentDependencies): Promise<number>
       console.warn(`probe ${name}: ${report.status}: ${report.warnings.join("; ")}`);
   }
 
-  const bootMac = params.bootMac ?? { mac: detectBootMac(inventory.nics), source: "detected" as const };
+  const bootMac = params.bootMac ?? {
+    mac: normalizeMac(dependencies.initBootMac) ?? detectBootMac(inventory.nics),
+    source: "detected" as const,
+  };
   if (bootMac.mac === undefined) {
     console.error(
       "cannot tell which interface booted: no ingot.mac= on the command line and no interface is up",

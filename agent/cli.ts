@@ -21,6 +21,9 @@ Kernel command line parameters:
   ingot.mode=enroll    what to do (default enroll)
   ingot.mac=<mac>      MAC address of the interface that PXE-booted (optional)
 
+Environment:
+  INGOT_BOOT_MAC       MAC of the NIC the image's init configured (used when ingot.mac is absent)
+
 Options:
   --cmdline <path>     read the parameters from this file instead of /proc/cmdline
   --inventory          print the collected inventory as JSON and exit (nothing is sent)
@@ -64,6 +67,7 @@ export function realDependencies(signal: AbortSignal, settings: AgentSettings, i
     random: Math.random,
     clock: () => new Date(),
     signal,
+    ...(process.env.INGOT_BOOT_MAC ? { initBootMac: process.env.INGOT_BOOT_MAC } : {}),
   };
 }
 

@@ -53,8 +53,10 @@ export function parseLspciVmm(text: string): ParseResult<PciDevice[]> {
       }),
     );
   }
-  if (devices.length === 0 && text.trim() !== "")
-    return parsed([], ["lspci output not understood"], "unparseable");
+  if (devices.length === 0 && text.trim() !== "") {
+    warnings.add("lspci output not understood");
+    return parsed([], warnings.list, "unparseable");
+  }
   if (devices.length > LIMITS.pciDevices) {
     warnings.add(`lspci: ${devices.length} devices, reporting ${LIMITS.pciDevices}`);
   }

@@ -65,8 +65,8 @@ export const BootMacSourceSchema = Type.Union(
   [Type.Literal("cmdline"), Type.Literal("bootif"), Type.Literal("detected")],
   {
     description:
-      "cmdline: ingot.mac= from iPXE; bootif: BOOTIF= from the kernel command line; detected: the agent " +
-      "picked the interface that is up and has an IPv4 address",
+      "cmdline: ingot.mac= from iPXE; bootif: BOOTIF= from the kernel command line; detected: the NIC the " +
+      "image's init configured, else the interface that is up and has an IPv4 address",
   },
 );
 

@@ -3,7 +3,13 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormatsPlugin from "ajv-formats";
-import type { CommandOptions, CommandResult, CommandRunner } from "../../agent/probes/exec.ts";
+import type {
+  CommandOptions,
+  CommandResult,
+  CommandRunner,
+  FileReader,
+  FileResult,
+} from "../../agent/probes/exec.ts";
 import { type ProbeContext, ProbeRecorder } from "../../agent/probes/probe.ts";
 
 /** Real captures shared by the project (never copied into the repository). */
@@ -45,7 +51,7 @@ export class ReplayRunner implements CommandRunner {
   }
 }
 
-export function probeContext(runner: CommandRunner, files = new MapFileReader({})): ProbeContext {
+export function probeContext(runner: CommandRunner, files: FileReader = new MapFileReader({})): ProbeContext {
   return {
     runner,
     files,
@@ -56,10 +62,10 @@ export function probeContext(runner: CommandRunner, files = new MapFileReader({}
 }
 
 /** Files from a table; anything else is missing. */
-export class MapFileReader {
+export class MapFileReader implements FileReader {
   constructor(private readonly files: Readonly<Record<string, string>>) {}
 
-  async read(filePath: string): Promise<{ kind: "ok"; text: string } | { kind: "missing"; message: string }> {
+  async read(filePath: string): Promise<FileResult> {
     const text = this.files[filePath];
     return text === undefined
       ? { kind: "missing", message: `${filePath}: not present` }
