@@ -1,6 +1,17 @@
 import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import path from "node:path";
+import {
+  DHCP_MODES,
+  type DhcpConfig,
+  dhcpConfig,
+  parseInterfaceName,
+  parseIpv4,
+  parseIpv4List,
+  parseIpv4Range,
+  parseIpv4Subnet,
+  UEFI_BINARIES,
+} from "../boot/dhcp-config.ts";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.ts";
 import {
   ConfigError,
@@ -119,6 +130,57 @@ export const SERVER_OPTIONS = {
     description: "claim (array or space/comma-separated string; dots reach nested claims) that lists roles",
     parse: parseNonEmpty,
   }),
+  dhcp: option({
+    flag: "--dhcp <mode>",
+    env: ["INGOT_DHCP"],
+    description: "DHCP/TFTP boot service: off, full, or proxy (beside an existing DHCP server)",
+    default: "off" as const,
+    parse: parseOneOf(DHCP_MODES),
+  }),
+  dhcpInterface: option({
+    flag: "--dhcp-interface <if>",
+    env: ["INGOT_DHCP_INTERFACE"],
+    description: "network interface the DHCP/TFTP service binds to",
+    parse: parseInterfaceName,
+  }),
+  dhcpRange: option({
+    flag: "--dhcp-range <start,end>",
+    env: ["INGOT_DHCP_RANGE"],
+    description: "addresses handed out in full mode",
+    parse: parseIpv4Range,
+  }),
+  dhcpSubnet: option({
+    flag: "--dhcp-subnet <cidr>",
+    env: ["INGOT_DHCP_SUBNET"],
+    description: "network served (CIDR): required for proxy; the netmask for full",
+    parse: parseIpv4Subnet,
+  }),
+  dhcpRouter: option({
+    flag: "--dhcp-router <address>",
+    env: ["INGOT_DHCP_ROUTER"],
+    description: "default gateway handed out in full mode (default: this host)",
+    parse: parseIpv4,
+  }),
+  dhcpDns: option({
+    flag: "--dhcp-dns <addresses>",
+    env: ["INGOT_DHCP_DNS"],
+    description: "comma-separated DNS servers handed out in full mode",
+    parse: parseIpv4List,
+  }),
+  dhcpAllowlist: option({
+    flag: "--dhcp-allowlist <bool>",
+    env: ["INGOT_DHCP_ALLOWLIST"],
+    description: "answer DHCP only for MAC addresses on the allowlist",
+    default: false,
+    parse: parseBoolean,
+  }),
+  dhcpUefiBinary: option({
+    flag: "--dhcp-uefi-binary <file>",
+    env: ["INGOT_DHCP_UEFI_BINARY"],
+    description: `iPXE binary for x86-64 UEFI clients (${UEFI_BINARIES.join(", ")})`,
+    default: "ipxe.efi" as const,
+    parse: parseOneOf(UEFI_BINARIES),
+  }),
 };
 
 export interface OidcConfig {
@@ -141,6 +203,7 @@ export interface ServerConfig {
   readonly sessionTtlSeconds: number;
   readonly trustProxy: boolean;
   readonly oidc: OidcConfig | undefined;
+  readonly dhcp: DhcpConfig;
   /** INGOT_ADMIN_PASSWORD: never a flag, so it does not show in `ps`. */
   readonly adminPassword: string | undefined;
 }
@@ -173,6 +236,7 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
     problems.push("INGOT_ADMIN_PASSWORD: must be at least 12 characters");
   }
   const oidc = oidcConfig(values, problems);
+  const dhcp = dhcpConfig(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     host: values.host,
@@ -185,6 +249,7 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
     sessionTtlSeconds: values.sessionTtl,
     trustProxy: values.trustProxy,
     oidc,
+    dhcp,
     adminPassword: adminPassword === "" ? undefined : adminPassword,
   };
 }

@@ -21,6 +21,7 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     sessionTtlSeconds: 3600,
     trustProxy: false,
     oidc: undefined,
+    dhcp: { mode: "off" },
     adminPassword: ADMIN_PASSWORD,
     ...overrides,
   };
