@@ -129,7 +129,7 @@ describe("DHCP settings", () => {
         '--dhcp: must be one of off, full, proxy, got "fast"',
         '--dhcp-interface: not an interface name (up to 15 of A-Z a-z 0-9 _ . : @ -): "eth0; reboot"',
         '--dhcp-range: not an IPv4 address: "10.0.0.300"',
-        '--dhcp-subnet: prefix length must be 8 to 30, got 33',
+        "--dhcp-subnet: prefix length must be 8 to 30, got 33",
         '--dhcp-router: not an IPv4 address: "gateway"',
         '--dhcp-dns: not an IPv4 address: "::1"',
         '--dhcp-uefi-binary: must be one of ipxe.efi, snponly.efi, got "grub.efi"',
