@@ -1,4 +1,5 @@
 import type { HttpApp } from "../http/app.ts";
+import { registerBmcRoutes } from "./bmc-routes.ts";
 import { registerComponentRoutes } from "./component-routes.ts";
 import type { InventoryServices } from "./inventory-services.ts";
 import { registerRackRoutes } from "./rack-routes.ts";
@@ -9,4 +10,5 @@ export async function registerInventoryRoutes(app: HttpApp, services: InventoryS
   registerSiteRoutes(app, services.sites);
   registerRackRoutes(app, services.racks);
   registerComponentRoutes(app, services.components);
+  registerBmcRoutes(app, services.bmcs);
 }

@@ -1,6 +1,8 @@
 import type { CredentialsVault } from "../bmc/vault.ts";
 import type { Db } from "../db/database.ts";
 import type { Logger } from "../observability/logger.ts";
+import { BmcService } from "./bmc-service.ts";
+import { BmcStore } from "./bmc-store.ts";
 import { ComponentService } from "./component-service.ts";
 import { ComponentStore } from "./component-store.ts";
 import { inventoryDb } from "./inventory-tables.ts";
@@ -15,6 +17,7 @@ export interface InventoryServices {
   readonly sites: SiteService;
   readonly racks: RackService;
   readonly components: ComponentService;
+  readonly bmcs: BmcService;
 }
 
 export interface InventoryDeps {
@@ -30,5 +33,6 @@ export function createInventoryServices(deps: InventoryDeps): InventoryServices 
     sites: new SiteService(orgs, new SiteStore(db)),
     racks: new RackService(orgs, new RackStore(db)),
     components: new ComponentService(orgs, new ComponentStore(db)),
+    bmcs: new BmcService(orgs, new BmcStore(db), deps.vault),
   };
 }
