@@ -465,15 +465,25 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
         WHERE e.id = i.id AND e.state_version = i.version AND i.op = 'delete'
         RETURNING e.id
       ),
+      -- stale: the state changed while the handler ran, so its wait or error no longer applies; the
+      -- object runs again at once, without backoff. (Reads the state as of the start of the statement.)
+      current AS (
+        SELECT i.id, (i.op IN ('outcome', 'none') AND e.state_version IS DISTINCT FROM i.version) AS stale
+        FROM input i LEFT JOIN ${sql.table(table)} e ON e.id = i.id
+      ),
       plan AS (
-        SELECT i.id, i.generation, i.failures, i.delay_ms,
+        SELECT i.id, i.generation,
+          CASE WHEN s.stale THEN 0 ELSE i.failures END AS failures,
+          CASE WHEN s.stale THEN 0 ELSE i.delay_ms END AS delay_ms,
           CASE
             WHEN i.op = 'delete' THEN CASE WHEN d.id IS NULL THEN 'requeue' ELSE 'gone' END
             WHEN i.op = 'transition' AND c.id IS NULL THEN 'requeue'
+            WHEN s.stale THEN 'requeue'
             ELSE i.after
           END AS action,
           (c.id IS NOT NULL OR d.id IS NOT NULL) AS written
-        FROM input i LEFT JOIN changed c ON c.id = i.id LEFT JOIN deleted d ON d.id = i.id
+        FROM input i JOIN current s ON s.id = i.id
+          LEFT JOIN changed c ON c.id = i.id LEFT JOIN deleted d ON d.id = i.id
       ),
       removed AS (
         DELETE FROM ${sql.table(queueTable)} AS q USING plan p

@@ -414,6 +414,40 @@ describe("controller runtime", () => {
     assert.deepEqual(seen, ["pending"]);
   });
 
+  it("drops the backoff of a failed attempt when the state changed meanwhile", async () => {
+    const lifecycle = await createDemoLifecycle(db);
+    const store = new LifecycleStore(db, lifecycle);
+    const [id] = (await insertDemoTasks(db, lifecycle, 1)) as [string];
+    const hold = gate();
+    const seen: string[] = [];
+    await start(
+      lifecycle,
+      async (object) => {
+        seen.push(object.state.kind);
+        if (object.state.kind === "running") return Outcome.wait("running");
+        await hold.opened;
+        throw new Error("BMC unreachable");
+      },
+      { settings: { backoff: { initialMs: 3_600_000, maxMs: 3_600_000, factor: 2, jitter: 0 } } },
+    );
+    await store.enqueue([id]);
+    await eventually(async () => (seen.length === 1 ? true : undefined));
+    await store.transition({
+      id,
+      from: { kind: "pending" },
+      version: 1,
+      event: "start",
+      next: { kind: "running", step: 1 },
+      actor: "operator",
+    });
+    hold.open();
+    await eventually(async () => (seen.includes("running") ? true : undefined), {
+      what: "the new state handled without waiting out a backoff",
+    });
+    const record = await store.get(id);
+    assert.deepEqual(record?.lastOutcome?.outcome, { kind: "wait", reason: "running" });
+  });
+
   it("runs an object again when it is enqueued while being handled", async () => {
     const lifecycle = await createDemoLifecycle(db);
     const store = new LifecycleStore(db, lifecycle);
