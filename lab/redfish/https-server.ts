@@ -62,6 +62,9 @@ export class LabHttpsServer {
   private readonly server: Server;
   private readonly records: RequestRecord[] = [];
   private readonly pending = new Set<NodeJS.Timeout>();
+  private bound: { readonly host: string; readonly port: number } | undefined;
+  private listening = false;
+  private closed = false;
 
   constructor(
     tls: LabTlsMaterial,
@@ -88,7 +91,25 @@ export class LabHttpsServer {
         resolve();
       });
     });
-    return (this.server.address() as AddressInfo).port;
+    const bound = (this.server.address() as AddressInfo).port;
+    this.bound = { host, port: bound };
+    this.listening = true;
+    return bound;
+  }
+
+  /**
+   * The device lost power: the port stops accepting connections (clients see them refused) and open
+   * connections are cut. `resume()` listens on the same port again.
+   */
+  async suspend(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    await this.stopListening();
+  }
+
+  async resume(): Promise<void> {
+    if (this.listening || this.closed || this.bound === undefined) return;
+    await this.listen(this.bound.host, this.bound.port);
   }
 
   /** What this BMC has been asked, oldest first (bounded). */
@@ -103,6 +124,13 @@ export class LabHttpsServer {
   async close(): Promise<void> {
     for (const timer of this.pending) clearTimeout(timer);
     this.pending.clear();
+    this.closed = true;
+    if (!this.listening) return;
+    this.listening = false;
+    await this.stopListening();
+  }
+
+  private async stopListening(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;

@@ -10,9 +10,20 @@ export {
   type RedfishLabMachineOptions,
   type RedfishLabMachineState,
   type RedfishLabOptions,
+  type RedfishLabProduct,
   startRedfishFixtureBmc,
   startRedfishLab,
 } from "./lab.ts";
-export type { BootListener, LabBootDevice, LabBootEvent, MachineIdentity, MachineTiming } from "./machine.ts";
+export type {
+  BootListener,
+  LabBootDevice,
+  LabBootEvent,
+  MachineIdentity,
+  MachineTiming,
+  OsShutdown,
+  PowerChange,
+  PowerChangeListener,
+  RedfishPowerState,
+} from "./machine.ts";
 export type { RedfishVendor } from "./profiles.ts";
 export type { LabCredentials, RedfishLabQuirks } from "./service.ts";

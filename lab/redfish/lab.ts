@@ -13,9 +13,11 @@ import {
   type LabBootEvent,
   type MachineIdentity,
   type MachineTiming,
+  type OsShutdown,
+  type PowerChangeListener,
   SimulatedMachine,
 } from "./machine.ts";
-import { type HardwareSpec, PROFILES, type RedfishVendor } from "./profiles.ts";
+import { type HardwareSpec, PROFILES, type RedfishVendor, type VendorProfile } from "./profiles.ts";
 import { type LabCredentials, type RedfishLabQuirks, SimulatedRedfishService } from "./service.ts";
 
 export const DEFAULT_TIMING: MachineTiming = {
@@ -37,7 +39,18 @@ export interface RedfishLabMachineOptions {
   readonly quirks?: RedfishLabQuirks;
   readonly timing?: Partial<MachineTiming>;
   readonly hardware?: Partial<HardwareSpec>;
+  /** The product behind the vendor's BMC (an NVSwitch tray runs OpenBMC too): names, serials, firmware. */
+  readonly product?: RedfishLabProduct;
+  /** "delegated": GracefulShutdown goes to `onShutdownRequest` listeners (a VM), not to a timer. */
+  readonly osShutdown?: OsShutdown;
 }
+
+export type RedfishLabProduct = Partial<
+  Pick<
+    VendorProfile,
+    "manufacturer" | "model" | "product" | "sku" | "serialPrefix" | "managerModel" | "firmware"
+  >
+>;
 
 export interface RedfishLabOptions extends Omit<RedfishLabMachineOptions, "vendor"> {
   readonly machines: number;
@@ -91,6 +104,18 @@ export interface RedfishLabBmc {
   endpoint(overrides?: Partial<BmcEndpoint>): BmcEndpoint;
   state(): RedfishLabMachineState;
   onBoot(listener: BootListener): () => void;
+  /** Every change of the host's power state (On, Off and the transitions), with its cause. */
+  onPowerChange(listener: PowerChangeListener): () => void;
+  /** With osShutdown "delegated": the BMC asked the OS to shut down (GracefulShutdown, power button). */
+  onShutdownRequest(listener: () => void | Promise<void>): () => void;
+  /** The host went off without the BMC asking (its VM exited, its OS powered off). */
+  powerLost(reason: string): void;
+  /**
+   * The AC feed of the whole server (a power shelf outlet): without it the host is off and the BMC itself
+   * is dark (connections refused). When AC returns the BMC answers again and the host stays off.
+   */
+  setAcPower(present: boolean): Promise<void>;
+  readonly acPower: boolean;
   requests(): RequestRecord[];
   clearRequests(): void;
   /** Ends all Redfish sessions as an idle timeout would. */
@@ -126,7 +151,7 @@ export async function startRedfishLab(options: RedfishLabOptions): Promise<Redfi
               ? "openbmc"
               : "ilo5"
             : (options.vendor ?? "openbmc"));
-        const profile = PROFILES[vendor];
+        const profile: VendorProfile = { ...PROFILES[vendor], ...options.product, ...own.product };
         const machine = new SimulatedMachine({
           profile,
           identity: identityFor(
@@ -140,6 +165,7 @@ export async function startRedfishLab(options: RedfishLabOptions): Promise<Redfi
           timing: { ...DEFAULT_TIMING, ...options.timing, ...own.timing },
           initialPowerState: own.initialPowerState ?? options.initialPowerState ?? "Off",
           defaultBootTarget: own.defaultBootTarget ?? options.defaultBootTarget ?? "Hdd",
+          osShutdown: own.osShutdown ?? options.osShutdown ?? "simulated",
           ...((own.resetTypes ?? options.resetTypes)
             ? { resetTypes: own.resetTypes ?? options.resetTypes }
             : {}),
@@ -157,6 +183,7 @@ export async function startRedfishLab(options: RedfishLabOptions): Promise<Redfi
         const server = new LabHttpsServer(tls, (request) => service.handle(request), faults);
         const port = await server.listen(host, options.basePort ? options.basePort + index : 0);
         const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+        let acPower = true;
         const bmc: RedfishLabBmc = {
           index,
           vendor,
@@ -176,6 +203,23 @@ export async function startRedfishLab(options: RedfishLabOptions): Promise<Redfi
           }),
           state: () => snapshot(machine, service),
           onBoot: (listener) => machine.onBoot(listener),
+          onPowerChange: (listener) => machine.onPowerChange(listener),
+          onShutdownRequest: (listener) => machine.onShutdownRequest(listener),
+          powerLost: (reason) => machine.powerLost(reason),
+          setAcPower: async (present) => {
+            if (present === acPower) return;
+            acPower = present;
+            if (present) {
+              await server.resume();
+              machine.log("manager", "AC power restored; the BMC has started", "OK", "AcRestored");
+            } else {
+              machine.powerLost("AC power lost");
+              await server.suspend();
+            }
+          },
+          get acPower() {
+            return acPower;
+          },
           requests: () => server.requests(),
           clearRequests: () => server.clearRequests(),
           expireSessions: () => service.expireSessions(),

@@ -3,7 +3,10 @@
  * the next boot, pending @Redfish.Settings applied at reset, firmware that a task updates, sensors that
  * warm and cool with the power state, and an event log. No HTTP here; the Redfish service renders it.
  */
+import { type FirmwareState, FirmwareUpdates, type LabTask } from "./firmware.ts";
 import type { HardwareSpec, VendorProfile } from "./profiles.ts";
+
+export { type FirmwareState, type LabTask, versionFromImage } from "./firmware.ts";
 
 export type RedfishPowerState = "On" | "Off" | "PoweringOn" | "PoweringOff";
 
@@ -34,6 +37,22 @@ export interface LabBootEvent {
 /** Called when the simulated machine boots (power on or reset), with the effective boot device. */
 export type BootListener = (bootDevice: LabBootDevice, event: LabBootEvent) => void | Promise<void>;
 
+export interface PowerChange {
+  readonly state: RedfishPowerState;
+  readonly previous: RedfishPowerState;
+  /** The ResetType that caused it, or "power-lost" when the host went off by itself (AC loss, VM exit). */
+  readonly cause: string;
+}
+
+/** Called on every change of the host's power state, e.g. to stop a VM or a switch OS behind the BMC. */
+export type PowerChangeListener = (change: PowerChange) => void | Promise<void>;
+
+/**
+ * Who carries out a graceful shutdown: the simulation (the "OS" is off after gracefulShutdownMs), or
+ * something behind the BMC that hears `onShutdownRequest` and reports the result with `powerLost` (a VM).
+ */
+export type OsShutdown = "simulated" | "delegated";
+
 export interface MachineTiming {
   /** Off → PoweringOn → On. */
   readonly powerOnDelayMs: number;
@@ -58,26 +77,6 @@ export interface LabLogEntry {
   readonly severity: "OK" | "Warning" | "Critical";
   readonly message: string;
   readonly messageId: string;
-}
-
-export interface FirmwareState {
-  readonly id: string;
-  readonly name: string;
-  readonly description: string;
-  version: string;
-  readonly updateable: boolean;
-  readonly role: "bmc" | "bios" | "other";
-}
-
-export interface LabTask {
-  readonly id: string;
-  readonly startedAt: number;
-  readonly durationMs: number;
-  readonly imageUri: string;
-  readonly targets: readonly string[];
-  state: "Running" | "Completed" | "Exception";
-  endedAt: number | undefined;
-  readonly messages: Array<{ MessageId: string; Message: string; Severity: string }>;
 }
 
 export type ResetOutcome =
@@ -106,6 +105,8 @@ export interface MachineOptions {
   readonly defaultBootTarget: string;
   /** The ResetType values this BMC offers; default the profile's. */
   readonly resetTypes?: readonly string[];
+  /** Default "simulated". */
+  readonly osShutdown?: OsShutdown;
   readonly now?: () => number;
   readonly onListenerError?: (error: unknown) => void;
 }
@@ -116,12 +117,11 @@ export class SimulatedMachine {
   readonly hardware: HardwareSpec;
   readonly timing: MachineTiming;
   readonly resetTypes: readonly string[];
-  power: RedfishPowerState;
   boot: BootSettings;
   /** Boot settings PATCHed into the @Redfish.Settings object, applied at the next boot. */
   pendingBoot: Partial<BootSettings> | undefined;
   readonly firmware: FirmwareState[];
-  readonly tasks = new Map<string, LabTask>();
+  private readonly updates: FirmwareUpdates;
   readonly systemLog: LabLogEntry[] = [];
   readonly managerLog: LabLogEntry[] = [];
   bootCount = 0;
@@ -132,6 +132,12 @@ export class SimulatedMachine {
   private readonly defaultBootTarget: string;
   private readonly now: () => number;
   private readonly listeners = new Set<BootListener>();
+  private readonly powerListeners = new Set<PowerChangeListener>();
+  private readonly shutdownListeners = new Set<() => void | Promise<void>>();
+  private readonly osShutdown: OsShutdown;
+  private currentPower: RedfishPowerState;
+  /** Bumped when power is lost, so that a restart scheduled before it does not boot the machine. */
+  private powerEpoch = 0;
   private readonly onListenerError: (error: unknown) => void;
   private transition: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -140,7 +146,6 @@ export class SimulatedMachine {
   private heatTarget: number;
   private restarting = 0;
   private logSequence = 0;
-  private taskSequence = 0;
   private stopped = false;
 
   constructor(options: MachineOptions) {
@@ -153,22 +158,69 @@ export class SimulatedMachine {
     this.defaultBootTarget = options.defaultBootTarget;
     this.onListenerError =
       options.onListenerError ?? ((error) => console.error("lab boot listener failed", error));
-    this.power = options.initialPowerState;
+    this.currentPower = options.initialPowerState;
+    this.osShutdown = options.osShutdown ?? "simulated";
     this.boot = {
       BootSourceOverrideEnabled: "Disabled",
       BootSourceOverrideTarget: "None",
       BootSourceOverrideMode: "UEFI",
     };
     this.firmware = options.profile.firmware.map((item) => ({ ...item }));
+    this.updates = new FirmwareUpdates(this.firmware, {
+      now: this.now,
+      schedule: (delayMs, action) => this.schedule(delayMs, action),
+      flashed: (item) =>
+        this.log(
+          "manager",
+          this.profile.logs.firmware(item.name, item.version),
+          "OK",
+          "FirmwareUpdateCompleted",
+        ),
+      failed: (names) => {
+        const message = this.profile.logs.firmwareFailed(names);
+        this.log("manager", message, "Warning", "FirmwareUpdateFailed");
+        return message;
+      },
+    });
     const on = this.power === "On" ? 1 : 0;
     this.heatFrom = on;
     this.heatTarget = on;
     this.heatAt = this.now();
   }
 
+  get power(): RedfishPowerState {
+    return this.currentPower;
+  }
+
   onBoot(listener: BootListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  onPowerChange(listener: PowerChangeListener): () => void {
+    this.powerListeners.add(listener);
+    return () => this.powerListeners.delete(listener);
+  }
+
+  /** With osShutdown "delegated": called for GracefulShutdown (and the power button) while on. */
+  onShutdownRequest(listener: () => void | Promise<void>): () => void {
+    this.shutdownListeners.add(listener);
+    return () => this.shutdownListeners.delete(listener);
+  }
+
+  /**
+   * The host lost power without the BMC asking: its AC feed was cut, or the VM behind it exited. Any
+   * transition or restart under way is abandoned.
+   */
+  powerLost(reason: string): void {
+    if (this.transition !== undefined) clearTimeout(this.transition);
+    this.transition = undefined;
+    this.powerEpoch++;
+    if (this.currentPower === "Off") return;
+    this.lastPowerOffAt = this.now();
+    this.setHeatTarget(0);
+    this.log("system", reason, "Warning", "PowerLost");
+    this.setPower("Off", "power-lost");
   }
 
   /** A ComputerSystem.Reset. Redundant requests are accepted or refused as the vendor does. */
@@ -200,41 +252,46 @@ export class SimulatedMachine {
       case "On":
       case "ForceOn":
         if (on) return this.profile.rejectsRedundantPower ? refuse("the system is already on") : { ok: true };
-        this.startPowerOn("power-on");
+        this.startPowerOn("power-on", resetType);
         return { ok: true };
       case "ForceOff":
         if (!on)
           return this.profile.rejectsRedundantPower ? refuse("the system is already off") : { ok: true };
-        this.startPowerOff(this.timing.powerOffDelayMs);
+        this.startPowerOff(this.timing.powerOffDelayMs, resetType);
         return { ok: true };
       case "GracefulShutdown":
         if (!on)
           return this.profile.rejectsRedundantPower ? refuse("the system is already off") : { ok: true };
-        this.startPowerOff(this.timing.gracefulShutdownMs);
+        this.startShutdown(resetType);
         return { ok: true };
       case "PushPowerButton":
-        if (on) this.startPowerOff(this.timing.gracefulShutdownMs);
-        else this.startPowerOn("power-on");
+        if (on) this.startShutdown(resetType);
+        else this.startPowerOn("power-on", resetType);
         return { ok: true };
       case "ForceRestart":
       case "GracefulRestart":
         if (!on) return refuse("the system is off");
         this.log("system", this.profile.logs.reset, "OK", "Reset");
         this.restarting++;
-        this.schedule(
-          resetType === "ForceRestart" ? this.timing.powerOffDelayMs : this.timing.gracefulShutdownMs,
-          () => {
-            this.restarting--;
-            this.booted("reset");
-          },
-        );
+        {
+          const epoch = this.powerEpoch;
+          this.schedule(
+            resetType === "ForceRestart" ? this.timing.powerOffDelayMs : this.timing.gracefulShutdownMs,
+            () => {
+              this.restarting--;
+              if (epoch === this.powerEpoch) this.booted("reset");
+            },
+          );
+        }
         return { ok: true };
       case "PowerCycle":
         if (!on) {
-          this.startPowerOn("power-on");
+          this.startPowerOn("power-on", resetType);
           return { ok: true };
         }
-        this.startPowerOff(this.timing.powerOffDelayMs, () => this.startPowerOn("power-on"));
+        this.startPowerOff(this.timing.powerOffDelayMs, resetType, () =>
+          this.startPowerOn("power-on", resetType),
+        );
         return { ok: true };
       case "Nmi":
         this.log("system", "NMI button pressed", "Warning", "Nmi");
@@ -263,32 +320,16 @@ export class SimulatedMachine {
     return amplitude * Math.sin(at / 7_000 + phase + this.identity.index);
   }
 
+  get tasks(): ReadonlyMap<string, LabTask> {
+    return this.updates.tasks;
+  }
+
   startFirmwareUpdate(imageUri: string, targets: readonly string[]): LabTask {
-    const id = String(++this.taskSequence);
-    const task: LabTask = {
-      id,
-      startedAt: this.now(),
-      durationMs: this.timing.firmwareUpdateMs,
-      imageUri,
-      targets,
-      state: "Running",
-      endedAt: undefined,
-      messages: [
-        {
-          MessageId: "TaskEvent.1.0.TaskStarted",
-          Message: `The task with Id '${id}' has started.`,
-          Severity: "OK",
-        },
-      ],
-    };
-    this.tasks.set(id, task);
-    this.schedule(task.durationMs, () => this.finishFirmwareUpdate(task));
-    return task;
+    return this.updates.start(imageUri, targets, this.timing.firmwareUpdateMs);
   }
 
   taskPercent(task: LabTask, at: number = this.now()): number {
-    if (task.state !== "Running") return 100;
-    return Math.min(99, Math.floor(((at - task.startedAt) / Math.max(1, task.durationMs)) * 100));
+    return this.updates.percent(task, at);
   }
 
   log(which: "system" | "manager", message: string, severity: LabLogEntry["severity"], event: string): void {
@@ -313,27 +354,58 @@ export class SimulatedMachine {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.listeners.clear();
+    this.powerListeners.clear();
+    this.shutdownListeners.clear();
   }
 
-  private startPowerOn(reason: LabBootEvent["reason"]): void {
-    this.power = "PoweringOn";
+  private startPowerOn(reason: LabBootEvent["reason"], cause: string): void {
+    this.setPower("PoweringOn", cause);
     this.setTransition(this.timing.powerOnDelayMs, () => {
-      this.power = "On";
+      this.setPower("On", cause);
       this.setHeatTarget(1);
       this.log("system", this.profile.logs.powerOn, "OK", "PowerOn");
       this.booted(reason);
     });
   }
 
-  private startPowerOff(delayMs: number, then?: () => void): void {
-    this.power = "PoweringOff";
+  /** A graceful shutdown: simulated, or asked of whatever runs behind the BMC (which reports powerLost). */
+  private startShutdown(cause: string): void {
+    if (this.osShutdown === "simulated") {
+      this.startPowerOff(this.timing.gracefulShutdownMs, cause);
+      return;
+    }
+    this.log("system", "Graceful shutdown requested (ACPI power button)", "OK", "PowerButtonPressed");
+    this.notify(this.shutdownListeners, (listener) => listener());
+  }
+
+  private startPowerOff(delayMs: number, cause: string, then?: () => void): void {
+    this.setPower("PoweringOff", cause);
     this.setTransition(delayMs, () => {
-      this.power = "Off";
+      this.setPower("Off", cause);
       this.lastPowerOffAt = this.now();
       this.setHeatTarget(0);
       this.log("system", this.profile.logs.powerOff, "OK", "PowerOff");
       then?.();
     });
+  }
+
+  private setPower(state: RedfishPowerState, cause: string): void {
+    const previous = this.currentPower;
+    if (previous === state) return;
+    this.currentPower = state;
+    this.notify(this.powerListeners, (listener) => listener({ state, previous, cause }));
+  }
+
+  /** Runs listeners so that one failing (or rejecting) neither stops the others nor the machine. */
+  private notify<L>(listeners: ReadonlySet<L>, call: (listener: L) => void | Promise<void>): void {
+    for (const listener of listeners) {
+      try {
+        const result = call(listener);
+        if (result instanceof Promise) result.catch(this.onListenerError);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
   }
 
   private setTransition(delayMs: number, done: () => void): void {
@@ -381,62 +453,6 @@ export class SimulatedMachine {
       machine: this.identity,
     };
     this.lastBoot = event;
-    for (const listener of this.listeners) {
-      try {
-        const result = listener(event.bootDevice, event);
-        if (result instanceof Promise) result.catch(this.onListenerError);
-      } catch (error) {
-        this.onListenerError(error);
-      }
-    }
+    this.notify(this.listeners, (listener) => listener(event.bootDevice, event));
   }
-
-  private finishFirmwareUpdate(task: LabTask): void {
-    const targets = this.firmware.filter((item) => task.targets.includes(item.id));
-    const names = targets.map((item) => item.name).join(", ") || "firmware";
-    task.endedAt = this.now();
-    if (/corrupt|invalid|bad-image/i.test(task.imageUri)) {
-      task.state = "Exception";
-      const message = this.profile.logs.firmwareFailed(names);
-      task.messages.push({
-        MessageId: "Update.1.0.VerificationFailed",
-        Message: message,
-        Severity: "Critical",
-      });
-      this.log("manager", message, "Warning", "FirmwareUpdateFailed");
-      return;
-    }
-    const version = versionFromImage(task.imageUri);
-    for (const item of targets) {
-      item.version = version ?? `${item.version}.1`;
-      this.log(
-        "manager",
-        this.profile.logs.firmware(item.name, item.version),
-        "OK",
-        "FirmwareUpdateCompleted",
-      );
-    }
-    task.state = "Completed";
-    task.messages.push({
-      MessageId: "TaskEvent.1.0.TaskCompletedOK",
-      Message: `The task with Id '${task.id}' has completed.`,
-      Severity: "OK",
-    });
-  }
-}
-
-/** "https://repo/bmc-2.16.0.bin" → "2.16.0": the lab has no image to open, so the name says the version. */
-export function versionFromImage(imageUri: string): string | undefined {
-  let path = imageUri;
-  try {
-    path = new URL(imageUri).pathname;
-  } catch {
-    // Not a URL: read the name as given.
-  }
-  const name =
-    path
-      .split("/")
-      .filter((part) => part !== "")
-      .pop() ?? "";
-  return /(\d+(?:\.\d+)+)/.exec(name)?.[1];
 }

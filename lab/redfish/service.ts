@@ -3,18 +3,17 @@
  * vendor's shape (profiles.ts), and implements what a driver writes: sessions, ComputerSystem.Reset,
  * boot override PATCH with ETag preconditions (or through @Redfish.Settings), SimpleUpdate with a Task.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { FaultController } from "./faults.ts";
+import { parseSimpleUpdate, taskDocument, taskMonitorResponse } from "./firmware.ts";
 import { type LabRequest, type LabResponse, redfishError } from "./https-server.ts";
 import type { BootSettings, LabLogEntry, LabTask, SimulatedMachine } from "./machine.ts";
 import type { TemperatureSpec, VendorProfile } from "./profiles.ts";
+import { header, type LabCredentials, LabSessions } from "./sessions.ts";
+
+export type { LabCredentials } from "./sessions.ts";
 
 type Doc = Record<string, unknown>;
-
-export interface LabCredentials {
-  readonly username: string;
-  readonly password: string;
-}
 
 /** Behaviours real BMCs differ in, switchable per simulated BMC. */
 export interface RedfishLabQuirks {
@@ -34,19 +33,12 @@ export interface RedfishLabQuirks {
   readonly noSensorsCollection?: boolean;
 }
 
-interface Session {
-  readonly id: string;
-  readonly token: string;
-  readonly username: string;
-  lastUsed: number;
-}
-
 const R = "/redfish/v1";
 const ENABLED_VALUES = ["Disabled", "Once", "Continuous"];
 
 export class SimulatedRedfishService {
   private readonly quirks: Required<RedfishLabQuirks>;
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions: LabSessions;
   /** Reset tasks (quirk resetTasks): done once the machine is no longer busy. */
   private readonly resetTasks = new Set<string>();
   private resetTaskSequence = 0;
@@ -67,7 +59,7 @@ export class SimulatedRedfishService {
   constructor(
     private readonly machine: SimulatedMachine,
     private readonly faults: FaultController,
-    private readonly credentials: LabCredentials,
+    credentials: LabCredentials,
     quirks: RedfishLabQuirks,
     private readonly sessionTimeoutMs: number,
   ) {
@@ -94,16 +86,23 @@ export class SimulatedRedfishService {
       systemLog: `${system}/LogServices/${this.p.logs.system}`,
       managerLog: `${manager}/LogServices/${this.p.logs.manager}`,
     };
+    this.sessions = new LabSessions({
+      credentials,
+      basicAuth: this.quirks.basicAuth,
+      sessionTimeoutMs,
+      collectionPath: this.paths.sessions,
+      onLogin: (username) => machine.log("manager", this.p.logs.login(username), "OK", "SessionCreated"),
+    });
     this.buildRoutes();
   }
 
   /** Ends every session as an idle timeout would: the next request with its token gets 401. */
   expireSessions(): void {
-    this.sessions.clear();
+    this.sessions.expire();
   }
 
   sessionCount(): number {
-    return this.sessions.size;
+    return this.sessions.count;
   }
 
   handle(request: LabRequest): LabResponse {
@@ -117,9 +116,9 @@ export class SimulatedRedfishService {
         : { status: 200, body: { v1: `${R}/` } };
     }
     if (method === "POST" && path === this.key(this.paths.sessions) && this.quirks.sessions) {
-      return this.login(request);
+      return this.sessions.login(request);
     }
-    const denied = this.authenticate(request);
+    const denied = this.sessions.authenticate(request);
     if (denied !== undefined) return denied;
 
     if (method === "GET") {
@@ -215,98 +214,11 @@ export class SimulatedRedfishService {
     };
   }
 
-  // ---------------------------------------------------------------- auth and sessions
-
-  private authenticate(request: LabRequest): LabResponse | undefined {
-    const token = header(request, "x-auth-token");
-    if (token !== undefined) {
-      const session = this.sessionByToken(token);
-      if (session !== undefined) {
-        session.lastUsed = Date.now();
-        return undefined;
-      }
-      return this.unauthorized();
-    }
-    const authorization = header(request, "authorization");
-    if (this.quirks.basicAuth && authorization?.startsWith("Basic ")) {
-      const decoded = Buffer.from(authorization.slice(6), "base64").toString("utf8");
-      const colon = decoded.indexOf(":");
-      if (colon > 0 && this.matches(decoded.slice(0, colon), decoded.slice(colon + 1))) return undefined;
-    }
-    return this.unauthorized();
-  }
-
-  private unauthorized(): LabResponse {
-    const error = redfishError(401, "Base.1.8.NoValidSession", "There is no valid session established.");
-    return this.quirks.basicAuth
-      ? { ...error, headers: { "www-authenticate": 'Basic realm="Redfish"' } }
-      : error;
-  }
-
-  private matches(username: string, password: string): boolean {
-    const same = (a: string, b: string): boolean => {
-      const left = Buffer.from(a);
-      const right = Buffer.from(b);
-      return left.length === right.length && timingSafeEqual(left, right);
-    };
-    return same(username, this.credentials.username) && same(password, this.credentials.password);
-  }
-
-  private sessionByToken(token: string): Session | undefined {
-    for (const session of this.sessions.values()) {
-      if (session.token !== token) continue;
-      if (Date.now() - session.lastUsed > this.sessionTimeoutMs) {
-        this.sessions.delete(session.id);
-        return undefined;
-      }
-      return session;
-    }
-    return undefined;
-  }
-
-  private login(request: LabRequest): LabResponse {
-    const body = request.body as Doc | undefined;
-    const username = typeof body?.UserName === "string" ? body.UserName : undefined;
-    const password = typeof body?.Password === "string" ? body.Password : undefined;
-    if (username === undefined || password === undefined) {
-      return redfishError(400, "Base.1.8.PropertyMissing", "UserName and Password are required.");
-    }
-    if (!this.matches(username, password)) {
-      return redfishError(401, "Base.1.8.ResourceAtUriUnauthorized", "Invalid username or password.");
-    }
-    const session: Session = {
-      id: randomBytes(8).toString("hex"),
-      token: randomBytes(24).toString("hex"),
-      username,
-      lastUsed: Date.now(),
-    };
-    this.sessions.set(session.id, session);
-    this.machine.log("manager", this.p.logs.login(username), "OK", "SessionCreated");
-    const location = `${this.paths.sessions}/${session.id}`;
-    return {
-      status: 201,
-      headers: { "x-auth-token": session.token, location },
-      body: this.sessionDoc(session),
-    };
-  }
+  // ---------------------------------------------------------------- sessions
 
   private logout(key: string): LabResponse {
-    const session = [...this.sessions.values()].find(
-      (item) => this.key(`${this.paths.sessions}/${item.id}`) === key,
-    );
-    if (session === undefined) return this.missing(key);
-    this.sessions.delete(session.id);
-    return this.success();
-  }
-
-  private sessionDoc(session: Session): Doc {
-    return {
-      "@odata.id": `${this.paths.sessions}/${session.id}`,
-      "@odata.type": "#Session.v1_3_0.Session",
-      Id: session.id,
-      Name: "User Session",
-      UserName: session.username,
-    };
+    const id = key.slice(this.key(`${this.paths.sessions}/`).length);
+    return this.sessions.logout(id) ? this.success() : this.missing(key);
   }
 
   // ---------------------------------------------------------------- writes
@@ -432,43 +344,16 @@ export class SimulatedRedfishService {
   }
 
   private simpleUpdate(request: LabRequest): LabResponse {
-    const body = (request.body ?? {}) as Doc;
-    const imageUri = body.ImageURI;
-    if (typeof imageUri !== "string" || imageUri.trim() === "") {
-      return redfishError(400, "Base.1.8.ActionParameterMissing", "ImageURI is required.");
-    }
-    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(imageUri)?.[1]?.toUpperCase();
-    const protocol = typeof body.TransferProtocol === "string" ? body.TransferProtocol : scheme;
-    if (protocol === undefined || !this.p.transferProtocols.includes(protocol)) {
-      return redfishError(
-        400,
-        "Base.1.8.ActionParameterNotSupported",
-        `TransferProtocol ${protocol ?? "(none)"} is not supported.`,
-      );
-    }
-    let targets: string[];
-    if (body.Targets === undefined) {
-      targets = this.machine.firmware.filter((item) => item.role === "bmc").map((item) => item.id);
-    } else {
-      if (!Array.isArray(body.Targets) || body.Targets.some((target) => typeof target !== "string")) {
-        return redfishError(400, "Base.1.8.PropertyValueTypeError", "Targets must be an array of URIs.");
-      }
-      targets = [];
-      for (const target of body.Targets as string[]) {
-        const item = this.machine.firmware.find(
-          (entry) => this.key(this.firmwarePath(entry.id)) === this.key(target),
-        );
-        if (item === undefined || !item.updateable) {
-          return redfishError(
-            400,
-            "Base.1.8.ActionParameterValueError",
-            `Target ${target} cannot be updated.`,
-          );
-        }
-        targets.push(item.id);
-      }
-    }
-    const task = this.machine.startFirmwareUpdate(imageUri, targets);
+    const update = parseSimpleUpdate(request.body, {
+      transferProtocols: this.p.transferProtocols,
+      firmware: this.machine.firmware,
+      pathOf: (id) => this.firmwarePath(id),
+      key: (path) => this.key(path),
+      defaultTargets: () =>
+        this.machine.firmware.filter((item) => item.role === "bmc").map((item) => item.id),
+    });
+    if ("status" in update) return update;
+    const task = this.machine.startFirmwareUpdate(update.imageUri, update.targets);
     return {
       status: 202,
       headers: { location: `${this.taskPath(task.id)}/Monitor` },
@@ -493,14 +378,7 @@ export class SimulatedRedfishService {
     }
     const task = this.machine.tasks.get(id);
     if (task === undefined) return undefined;
-    if (task.state === "Running") {
-      return {
-        status: 202,
-        headers: { location: `${this.taskPath(task.id)}/Monitor`, "retry-after": "1" },
-        body: this.taskDoc(task),
-      };
-    }
-    return { status: 200, body: this.taskDoc(task) };
+    return taskMonitorResponse(task, this.machine.taskPercent(task), this.taskPath(task.id));
   }
 
   private clearLog(key: string): LabResponse {
@@ -539,8 +417,7 @@ export class SimulatedRedfishService {
     }
     const sessionPrefix = this.key(`${this.paths.sessions}/`);
     if (key.startsWith(sessionPrefix)) {
-      const session = this.sessions.get(key.slice(sessionPrefix.length));
-      return session !== undefined ? this.sessionDoc(session) : undefined;
+      return this.sessions.document(key.slice(sessionPrefix.length));
     }
     const taskPrefix = this.key(`${R}/TaskService/Tasks/`);
     if (key.startsWith(taskPrefix)) {
@@ -923,12 +800,7 @@ export class SimulatedRedfishService {
         Sessions: { "@odata.id": this.paths.sessions },
       }));
       this.route(this.paths.sessions, () =>
-        this.collection(
-          this.paths.sessions,
-          "Session Collection",
-          "Session",
-          [...this.sessions.values()].map((session) => `${this.paths.sessions}/${session.id}`),
-        ),
+        this.collection(this.paths.sessions, "Session Collection", "Session", this.sessions.paths()),
       );
     }
 
@@ -1036,19 +908,7 @@ export class SimulatedRedfishService {
   }
 
   private taskDoc(task: LabTask): Doc {
-    return {
-      "@odata.id": this.taskPath(task.id),
-      "@odata.type": "#Task.v1_4_3.Task",
-      Id: task.id,
-      Name: `Task ${task.id}`,
-      TaskState: task.state,
-      TaskStatus: task.state === "Exception" ? "Critical" : "OK",
-      PercentComplete: this.machine.taskPercent(task),
-      StartTime: new Date(task.startedAt).toISOString(),
-      ...(task.endedAt !== undefined ? { EndTime: new Date(task.endedAt).toISOString() } : {}),
-      TaskMonitor: `${this.taskPath(task.id)}/Monitor`,
-      Messages: task.messages.map((message) => ({ ...message })),
-    };
+    return taskDocument(task, this.machine.taskPercent(task), this.taskPath(task.id));
   }
 
   // ---------------------------------------------------------------- sensors
@@ -1321,11 +1181,6 @@ export class SimulatedRedfishService {
       })),
     }));
   }
-}
-
-function header(request: LabRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** A stable UUID for a sub-resource (the manager, the service root) of a machine. */
