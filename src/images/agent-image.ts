@@ -10,8 +10,9 @@
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { constants, createReadStream, createWriteStream } from "node:fs";
 import {
+  access,
   chmod,
   copyFile,
   mkdir,
@@ -374,7 +375,7 @@ async function planImage(options: BuildAgentImageOptions): Promise<PlannedImage>
     );
   }
   const kernelPath = path.join(bootDir, `vmlinuz-${kernelVersion}`);
-  await readFile(kernelPath, { signal }).catch((error: unknown) => {
+  await access(kernelPath, constants.R_OK).catch((error: unknown) => {
     throw new Error(`cannot read the kernel ${kernelPath}: ${(error as Error).message}`);
   });
   const modulesDir = path.join(modulesRoot, kernelVersion);
@@ -549,7 +550,7 @@ async function copyDecompressed(source: string, target: string): Promise<void> {
     await pipeline(createReadStream(source), createGunzip(), createWriteStream(target));
   } else if (source.endsWith(".ko.xz") || source.endsWith(".ko.zst")) {
     const tool = source.endsWith(".xz") ? "xz" : "zstd";
-    const child = spawn(tool, ["-dc", source], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(tool, ["-dc", source], { stdio: ["ignore", "pipe", "inherit"], timeout: 60_000 });
     const exited = new Promise<void>((resolve, reject) => {
       child.on("error", (error) =>
         reject(new Error(`${tool} could not start to unpack ${source}: ${error.message}`)),
