@@ -25,6 +25,8 @@ export interface InventoryOptions {
   /** Budget for the raw outputs carried in the probe reports. */
   readonly outputBudgetBytes: number;
   readonly signal?: AbortSignal;
+  /** Overrides {@link DEADLINE_GRACE_MS}. */
+  readonly graceMs?: number;
 }
 
 export interface CollectedInventory {
@@ -34,13 +36,18 @@ export interface CollectedInventory {
 
 export const DEFAULT_PROBE_TIMEOUTS: ProbeTimeouts = { commandMs: 15_000, slowCommandMs: 60_000 };
 
+/** Time the probes get after the deadline to record their killed commands and return partial results. */
+export const DEADLINE_GRACE_MS = 2_000;
+
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
 export async function collectInventory(options: InventoryOptions): Promise<CollectedInventory> {
-  const deadline = AbortSignal.timeout(options.deadlineMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  // A referenced timer, unlike AbortSignal.timeout: waiting for the deadline keeps the process alive.
+  const deadline = new AbortController();
+  const deadlineTimer = setTimeout(() => deadline.abort(new Error("inventory deadline")), options.deadlineMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
   const recorder = new ProbeRecorder(options.outputBudgetBytes);
   const context: ProbeContext = {
     runner: options.runner,
@@ -49,9 +56,15 @@ export async function collectInventory(options: InventoryOptions): Promise<Colle
     recorder,
     timeouts: options.timeouts,
   };
+  // At the deadline every running command is killed and the probes return what they have (lsblk's
+  // disks without SMART, say); only a probe that ignores the abort is cut off, after a short grace.
+  let graceTimer: NodeJS.Timeout | undefined;
   const stopped = new Promise<"deadline">((resolve) => {
-    if (signal.aborted) resolve("deadline");
-    else signal.addEventListener("abort", () => resolve("deadline"), { once: true });
+    const afterGrace = (): void => {
+      graceTimer = setTimeout(() => resolve("deadline"), options.graceMs ?? DEADLINE_GRACE_MS);
+    };
+    if (signal.aborted) afterGrace();
+    else signal.addEventListener("abort", afterGrace, { once: true });
   });
 
   /** A probe's result, or its fallback when it threw (a bug) or did not finish by the deadline. */
@@ -76,7 +89,7 @@ export async function collectInventory(options: InventoryOptions): Promise<Colle
     return fallback;
   }
 
-  const [dmi, cpu, totalBytes, disks, nics, pciDevices, nvidiaGpus, bmc] = await Promise.all([
+  const probes = Promise.all([
     settle("dmidecode", probeDmi(context), { system: {}, dimms: [] }),
     settle("lscpu", probeCpu(context), {}),
     settle("meminfo", probeMeminfo(context), undefined),
@@ -86,6 +99,14 @@ export async function collectInventory(options: InventoryOptions): Promise<Colle
     settle("nvidia-smi", probeNvidiaGpus(context), []),
     settle("ipmitool-lan", probeBmc(context), undefined),
   ]);
+  let results: Awaited<typeof probes>;
+  try {
+    results = await probes;
+  } finally {
+    clearTimeout(deadlineTimer);
+    clearTimeout(graceTimer);
+  }
+  const [dmi, cpu, totalBytes, disks, nics, pciDevices, nvidiaGpus, bmc] = results;
 
   const installedBytes = dmi.dimms.reduce((sum, dimm) => sum + dimm.sizeBytes, 0);
   const sockets = cpu.sockets ?? dmi.populatedSockets;

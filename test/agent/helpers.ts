@@ -39,15 +39,17 @@ export class ReplayRunner implements CommandRunner {
   readonly calls: string[] = [];
 
   constructor(
-    private readonly answers: Readonly<Record<string, CommandResult | (() => Promise<CommandResult>)>>,
+    private readonly answers: Readonly<
+      Record<string, CommandResult | ((options: CommandOptions) => Promise<CommandResult>)>
+    >,
   ) {}
 
-  async run(command: string, args: readonly string[], _options: CommandOptions): Promise<CommandResult> {
+  async run(command: string, args: readonly string[], options: CommandOptions): Promise<CommandResult> {
     const line = [command, ...args].join(" ");
     this.calls.push(line);
     const answer = this.answers[line];
     if (answer === undefined) return { kind: "missing", message: `${command}: not installed` };
-    return typeof answer === "function" ? await answer() : answer;
+    return typeof answer === "function" ? await answer(options) : answer;
   }
 }
 
