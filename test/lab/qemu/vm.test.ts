@@ -4,8 +4,11 @@
  * and QMP changes the boot order, resets, pauses and quits the VM.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { access } from "node:fs/promises";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import {
   AcceleratorDetector,
   probeKvm,
@@ -19,6 +22,17 @@ import { BootHttpServer } from "./boot-http-server.ts";
 const SERIAL = "INGOT-QMP-0001";
 const UUID = "5b0c1f4e-8d2a-4c3b-9e1f-0a1b2c3d4e5f";
 const MAC = "52:54:00:a1:b2:c3";
+
+/** Polls `probe` until it returns a value, failing after `timeoutMs`. */
+async function eventually<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await delay(50);
+  }
+}
 
 function isRunning(pid: number): boolean {
   try {
@@ -135,6 +149,30 @@ describe("QEMU runner", () => {
     assert.equal(isRunning(pid), false);
     await assert.rejects(access(workDir), { code: "ENOENT" });
     await assert.rejects(vm.waitForConsole(/never/, { timeoutMs: 1_000 }), /QEMU exited \(0\)/);
+  });
+
+  it("takes QEMU down with the process that started it, even when that process is killed", async (t) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(import.meta.dirname, "start-vm-child.ts")],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    t.after(() => {
+      child.kill("SIGKILL");
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const pid = await eventually(() => {
+      const line = output.split("\n")[0];
+      return line !== undefined && /^\d+$/.test(line) ? Number(line) : undefined;
+    }, 60_000);
+    assert.ok(isRunning(pid), "QEMU runs while its parent does");
+    child.kill("SIGKILL");
+    await eventually(() => (isRunning(pid) ? undefined : true), 10_000);
   });
 
   it("kills QEMU when QMP no longer answers", async (t) => {
