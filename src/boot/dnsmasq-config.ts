@@ -153,9 +153,13 @@ export function explainRejection(output: string, lines: readonly ConfigLine[]): 
   return new ConfigError(problems.length > 0 ? problems : ["dnsmasq rejects its configuration"]);
 }
 
-/** The allowlist in dhcp-hostsfile syntax: one `dhcp-host` per MAC, tagging it `known`. */
+/**
+ * The allowlist in dhcp-hostsfile syntax: one bare MAC per line. A matching `dhcp-host` sets dnsmasq's
+ * built-in `known` tag by itself; an explicit `set:known` would crash dnsmasq 2.90 on SIGHUP (it frees the
+ * tags of re-read host entries wrongly).
+ */
 export function allowlistText(macs: readonly string[]): string {
-  return macs.map((mac) => `${mac},set:known\n`).join("");
+  return macs.map((mac) => `${mac}\n`).join("");
 }
 
 /** `aa:bb:cc:dd:ee:ff`, `AA-BB-…`, `aabb.ccdd.eeff` or `aabbccddeeff` → `aa:bb:cc:dd:ee:ff`; else undefined. */
