@@ -148,6 +148,7 @@ export class Controller<S extends StateShape, E extends string = string> {
 
   private running = false;
   private stopping = false;
+  private stopped: Promise<void> | undefined;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly handlerAborts = new Set<AbortController>();
   private claimLoop: Promise<void> | undefined;
@@ -230,7 +231,14 @@ export class Controller<S extends StateShape, E extends string = string> {
    * finished, gives back remaining claims and the enqueuer lease, and closes its own LISTEN connection.
    */
   async stop(): Promise<void> {
-    if (!this.running || this.stopping) return;
+    if (!this.running) return;
+    this.stopped ??= this.shutDown().finally(() => {
+      this.stopped = undefined;
+    });
+    await this.stopped;
+  }
+
+  private async shutDown(): Promise<void> {
     this.stopping = true;
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     await this.unsubscribe?.().catch(() => undefined);

@@ -53,7 +53,8 @@ export type HandlerResult<S extends StateShape, E extends string = string> =
   | ErrorResult;
 
 export const Outcome = {
-  transition<const S extends StateShape, const E extends string>(
+  // K keeps `kind` a literal in `{ kind: "running", … }`, so the result fits the state union.
+  transition<K extends string, S extends { readonly kind: K }, E extends string>(
     event: E,
     next: S,
     options: { alsoWrite?: AlsoWrite } = {},
