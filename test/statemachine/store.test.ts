@@ -58,6 +58,11 @@ describe("lifecycle store", () => {
     ]);
   });
 
+  it("gives the state column of a new row only for an initial state", () => {
+    assert.equal(store.initialState({ kind: "pending" }), '{"kind":"pending"}');
+    assert.throws(() => store.initialState({ kind: "running", step: 1 }), /running is not an initial state/);
+  });
+
   it("refuses a state without a kind at the database", async () => {
     await assert.rejects(
       sql`INSERT INTO ${sql.table(lifecycle.table)} (state) VALUES ('{"step": 1}'::jsonb)`.execute(db),
