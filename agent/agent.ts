@@ -3,7 +3,7 @@
  * says. Everything that touches the machine comes in through {@link AgentDependencies}.
  */
 import { ENROLLMENT_BODY_LIMIT_BYTES, type EnrollmentRequest } from "../src/protocol/enrollment.ts";
-import type { HardwareInventory } from "../src/protocol/inventory.ts";
+import { type HardwareInventory, LIMITS } from "../src/protocol/inventory.ts";
 import { parseKernelCmdline } from "./cmdline.ts";
 import type { AgentConsole } from "./console.ts";
 import { type EnrollOutcome, enroll, type RetryPolicy, type Sleep } from "./enroll-client.ts";
@@ -73,10 +73,10 @@ export function fitRequest(request: EnrollmentRequest, limitBytes: number): Enro
   for (const [name, report] of withOutput) {
     if (size() <= limitBytes) break;
     const { output: _dropped, ...rest } = report;
-    probes[name] = {
-      ...rest,
-      warnings: [...rest.warnings, "raw output left out: the request was too large"],
-    };
+    const note = "raw output left out: the request was too large";
+    const warnings =
+      rest.warnings.length < LIMITS.warningsPerProbe ? [...rest.warnings, note] : rest.warnings;
+    probes[name] = { ...rest, warnings };
   }
   return { ...request, probes };
 }

@@ -19,7 +19,7 @@ export const ENROLL_PATH = "/agent/v1/enroll";
 export const ENROLLMENT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 
 /** Probe names: `lscpu`, `smartctl:sda`, `ethtool:eno1`, ... */
-export const PROBE_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,31}(:[A-Za-z0-9!._@-]{1,64})?$";
+export const PROBE_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,31}(:[A-Za-z0-9!._:@-]{1,64})?$";
 
 export const ProbeStatusSchema = Type.Union(
   [

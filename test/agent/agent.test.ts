@@ -183,6 +183,16 @@ describe("request size and power actions", () => {
     assert.deepEqual(fitted.probes.big?.warnings, ["raw output left out: the request was too large"]);
     assert.equal(fitted.probes.small?.output?.text.length, 1_000);
     assert.ok(validate(fitted));
+
+    const full = {
+      status: "ok" as const,
+      durationMs: 1,
+      warnings: Array.from({ length: 32 }, (_, index) => `w${index}`),
+      output: output(30_000),
+    };
+    const crowded = fitRequest({ ...request, probes: { big: full } }, 20_000);
+    assert.equal(crowded.probes.big?.warnings.length, 32, "never more warnings than the schema allows");
+    assert.ok(validate(crowded));
   });
 
   it("runs poweroff -f / reboot -f only under the image's init", async () => {
