@@ -15,6 +15,7 @@ export interface ProbeRequest {
   readonly mac: string;
   readonly arch: number;
   readonly userClass?: string;
+  /** How long to collect offers (less when both an address and a proxy offer came); then 5 s a step. */
   readonly timeoutMs: number;
 }
 
@@ -39,6 +40,7 @@ const DISCOVER = 1;
 const OFFER = 2;
 const REQUEST = 3;
 const ACK = 5;
+const STEP_MS = 5_000;
 
 interface Packet {
   readonly op: number;
@@ -156,7 +158,6 @@ async function conversation(
 }
 
 async function probe(request: ProbeRequest): Promise<ProbeResult> {
-  const deadline = Date.now() + request.timeoutMs;
   // An unconfigured interface has no route for the limited broadcast a DHCP client sends.
   spawnSync("ip", ["route", "replace", "255.255.255.255", "dev", request.interface]);
   const socket = dgram.createSocket({ type: "udp4", reuseAddr: true });
@@ -184,7 +185,7 @@ async function probe(request: ProbeRequest): Promise<ProbeResult> {
       const hasProxy = offers.some((offer) => offer.yiaddr === "0.0.0.0");
       return hasAddress && hasProxy;
     },
-    deadline,
+    Date.now() + request.timeoutMs,
   );
 
   let lease: ProbeResult["lease"];
@@ -203,7 +204,7 @@ async function probe(request: ProbeRequest): Promise<ProbeResult> {
         acked = packet;
         return true;
       },
-      deadline,
+      Date.now() + STEP_MS,
     );
     if (acked !== undefined) {
       const mask = ipv4(acked.options.get(1)) ?? "255.255.255.0";
@@ -239,7 +240,7 @@ async function probe(request: ProbeRequest): Promise<ProbeResult> {
         boot = { via: "boot-server", server: bootServer, file: packet.file };
         return true;
       },
-      deadline,
+      Date.now() + STEP_MS,
     );
     socket4011.close();
   }
