@@ -15,6 +15,7 @@ import {
   access,
   chmod,
   copyFile,
+  lutimes,
   mkdir,
   mkdtemp,
   readdir,
@@ -42,7 +43,7 @@ import { findProgram, type ImageEntry, ImageTree } from "./host-files.ts";
 import { type KernelModule, moduleFilesFor, readModuleIndex, resolveModules } from "./kernel-modules.ts";
 
 /** Bump when the builder's output changes in a way its inputs do not show. */
-export const AGENT_IMAGE_BUILDER_VERSION = 1;
+export const AGENT_IMAGE_BUILDER_VERSION = 2;
 
 /**
  * Modules the image ships (with their dependencies): virtual and common server NICs and disk controllers.
@@ -113,6 +114,8 @@ const OPTIONAL_DATA_FILES = [
 ];
 
 const ARCHIVE_TIMEOUT_MS = 10 * 60_000;
+/** Modification time of every file in the initramfs (2020-01-01T00:00:00Z). */
+const ARCHIVE_MTIME = 1_577_836_800;
 
 export type AgentImageProgress =
   | { readonly kind: "step"; readonly step: number; readonly total: number; readonly title: string }
@@ -521,6 +524,11 @@ async function materialize(tree: ImageTree, root: string, signal?: AbortSignal):
     const target = path.join(root, imagePath);
     bytes += await writeEntry(target, entry);
   }
+  // One fixed timestamp (children before their directories, whose mtime each write bumps): the same
+  // inputs give the same archive, byte for byte.
+  for (const [imagePath] of [...entries].reverse()) {
+    await lutimes(path.join(root, imagePath), ARCHIVE_MTIME, ARCHIVE_MTIME);
+  }
   return bytes;
 }
 
@@ -574,7 +582,7 @@ async function writeCpioGzip(
   progress: (progress: AgentImageProgress) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  const cpio = spawn("cpio", ["--quiet", "-o", "-H", "newc", "-R", "0:0", "--null"], {
+  const cpio = spawn("cpio", ["--quiet", "-o", "-H", "newc", "-R", "0:0", "--reproducible", "--null"], {
     cwd: root,
     stdio: ["pipe", "pipe", "pipe"],
     signal,

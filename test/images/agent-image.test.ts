@@ -170,6 +170,7 @@ describe("agent image", () => {
     const again = await buildAgentImage({ artifactStore: store, agentBundle });
     assert.equal(again.cached, true);
     assert.equal(again.manifest.version, build.manifest.version);
+    assert.equal(again.manifest.builtAt, build.manifest.builtAt);
 
     const { stdout } = await run(
       process.execPath,
@@ -188,6 +189,14 @@ describe("agent image", () => {
     const cli = JSON.parse(stdout) as AgentImageBuild;
     assert.equal(cli.cached, true);
     assert.equal(cli.manifest.version, build.manifest.version);
+  });
+
+  it("rebuilds on --force, byte for byte the same image", async () => {
+    const rebuilt = await buildAgentImage({ artifactStore: store, agentBundle, force: true });
+    assert.equal(rebuilt.cached, false);
+    assert.equal(rebuilt.manifest.version, build.manifest.version);
+    assert.equal(rebuilt.manifest.initrd.sha256, build.manifest.initrd.sha256);
+    assert.equal(rebuilt.manifest.kernel.sha256, build.manifest.kernel.sha256);
   });
 
   it("refuses a missing agent bundle, naming it", async () => {
