@@ -75,6 +75,7 @@ function replicaController(handle: DatabaseHandle, url: string, replica: string,
   return new Controller({
     lifecycle,
     db: handle.db,
+    pool: handle.pool,
     handler,
     logger,
     registry,

@@ -24,6 +24,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
+import type pg from "pg";
 import type { Registry } from "prom-client";
 import type { Db } from "../db/database.ts";
 import { errorMessage } from "../errors.ts";
@@ -100,6 +101,8 @@ export const DEFAULT_CONTROLLER_SETTINGS: ControllerSettings = {
 export interface ControllerOptions<S extends StateShape, E extends string> {
   readonly lifecycle: Lifecycle<S, E>;
   readonly db: Db;
+  /** The pool behind `db` (DatabaseHandle.pool): claims and answers then run as prepared statements. */
+  readonly pool?: pg.Pool;
   readonly handler: ControllerHandler<S, E>;
   readonly logger: Logger;
   readonly registry: Registry;
@@ -181,7 +184,7 @@ export class Controller<S extends StateShape, E extends string = string> {
     this.handler = options.handler;
     this.db = options.db;
     this.replica = options.replica ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
-    this.store = new LifecycleStore(options.db, options.lifecycle);
+    this.store = new LifecycleStore(options.db, options.lifecycle, options.pool);
     this.log = options.logger.child({
       component: "controller",
       controller: options.lifecycle.entity,

@@ -7,7 +7,8 @@
  * records no history. A transition, its history row, the last outcome and the queue bookkeeping are one
  * statement (one commit), and a batch of objects is still one statement.
  */
-import { type Kysely, sql } from "kysely";
+import { type Kysely, type RawBuilder, sql } from "kysely";
+import type pg from "pg";
 import type { Db } from "../db/database.ts";
 import type { ErrorSource, LastOutcome, RecordedOutcome } from "./handler.ts";
 import type { Lifecycle } from "./lifecycle.ts";
@@ -165,9 +166,15 @@ interface RawRecord {
 export class LifecycleStore<S extends StateShape, E extends string = string> {
   private readonly histories: Kysely<HistoryTables>;
 
+  /**
+   * `pool`, when given, must be the pool behind `db`: the controller's hot statements (claim, finish) then
+   * run as named prepared statements, which saves PostgreSQL parsing and planning them on every call.
+   * Leave it out behind a transaction-pooling proxy (PgBouncer), which cannot keep prepared statements.
+   */
   constructor(
     private readonly db: Db,
     readonly lifecycle: Lifecycle<S, E>,
+    private readonly pool?: pg.Pool,
   ) {
     this.histories = db.withTables<HistoryTables>();
   }
@@ -371,9 +378,7 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
    */
   async claim(replica: string, limit: number, claimLeaseMs: number): Promise<ClaimedObject<S>[]> {
     const { table, queueTable } = this.lifecycle;
-    const result = await sql<
-      RawRecord & { generation: number; failures: number; previous_holder: string | null }
-    >`
+    const query = sql<RawRecord & { generation: number; failures: number; previous_holder: string | null }>`
       WITH picked AS (
         SELECT object_id, processed_by AS previous_holder
         FROM ${sql.table(queueTable)}
@@ -394,8 +399,9 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
       SELECT e.id, e.state, e.state_version, e.state_entered_at, e.kind_entered_at, e.last_outcome,
         e.outcome_by, e.outcome_since, c.generation, c.failures, c.previous_holder
       FROM claimed c JOIN ${sql.table(table)} e ON e.id = c.object_id
-    `.execute(this.db);
-    return result.rows.map((row) => ({
+    `;
+    const rows = await this.run("ingot_claim", query, undefined);
+    return rows.map((row) => ({
       ...this.toRecord(row),
       generation: row.generation,
       failures: row.failures,
@@ -412,7 +418,7 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
     replica: string,
     items: readonly FinishItem[],
     claimLeaseMs: number,
-    trx: Db = this.db,
+    trx?: Db,
   ): Promise<FinishResult<S>[]> {
     if (items.length === 0) return [];
     const { table, historyTable, queueTable, channel } = this.lifecycle;
@@ -432,7 +438,7 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
         failures: item.failures,
       })),
     );
-    const result = await sql<
+    const query = sql<
       RawRecord & { action: FinishAction | null; written: boolean; generation: number | null }
     >`
       WITH input AS (
@@ -518,8 +524,9 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
       LEFT JOIN changed c ON c.id = p.id
       LEFT JOIN kept k ON k.object_id = p.id
       LEFT JOIN removed r ON r.object_id = p.id
-    `.execute(trx);
-    return result.rows.map((row) => {
+    `;
+    const rows = await this.run("ingot_finish", query, trx);
+    return rows.map((row) => {
       const action = row.action ?? undefined;
       const base = { id: row.id, written: row.written, action };
       if (action !== "continue" || row.state_version === null || row.generation === null) return base;
@@ -579,6 +586,18 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
       FROM ${sql.table(this.lifecycle.queueTable)}
     `.execute(this.db);
     return result.rows[0] ?? { ready: 0, processing: 0, delayed: 0 };
+  }
+
+  /** Runs a hot statement: prepared under `name` on the pool when possible, else through kysely. */
+  private async run<R>(name: string, query: RawBuilder<R>, trx: Db | undefined): Promise<R[]> {
+    if (trx !== undefined || this.pool === undefined) return (await query.execute(trx ?? this.db)).rows;
+    const compiled = query.compile(this.db);
+    const result = await this.pool.query({
+      name: `${name}_${this.lifecycle.entity}`,
+      text: compiled.sql,
+      values: [...compiled.parameters],
+    });
+    return result.rows as R[];
   }
 
   private toRecord(row: RawRecord): LifecycleRecord<S> {

@@ -74,6 +74,8 @@ describe("controller runtime", () => {
     handler: DemoHandler,
     options: {
       settings?: Partial<ControllerSettings>;
+      /** Without the pool the hot statements go through kysely instead of prepared statements. */
+      prepared?: boolean;
       registry?: Registry;
       replica?: string;
       listener?: NotificationListener;
@@ -86,6 +88,7 @@ describe("controller runtime", () => {
       logger,
       registry: options.registry ?? new Registry(),
       notifications: options.listener ?? { databaseUrl: database.url },
+      ...(options.prepared === false ? {} : { pool: database.handle.pool }),
       ...(options.replica !== undefined ? { replica: options.replica } : {}),
       settings: { pollIntervalMs: 250, censusIntervalMs: 60_000, ...options.settings },
     });
@@ -113,34 +116,39 @@ describe("controller runtime", () => {
     return result.rows[0];
   }
 
-  it("drives every object through its steps, each transition recorded once", async () => {
-    const lifecycle = await createDemoLifecycle(db);
-    const store = new LifecycleStore(db, lifecycle);
-    const registry = new Registry();
-    const ids = await insertDemoTasks(db, lifecycle, 40);
-    await start(lifecycle, stepper, { registry, settings: { maxConcurrency: 8 } });
-    await store.enqueue(ids);
-    await eventually(async () => ((await kinds(lifecycle)).succeeded === 40 ? true : undefined), {
-      what: "all tasks succeeded",
-    });
-    const history = await sql<{ events: string[]; versions: number[] }>`
+  for (const prepared of [true, false]) {
+    it(`drives every object through its steps, each transition recorded once (prepared statements: ${prepared})`, async () => {
+      const lifecycle = await createDemoLifecycle(db);
+      const store = new LifecycleStore(db, lifecycle);
+      const registry = new Registry();
+      const ids = await insertDemoTasks(db, lifecycle, 40);
+      await start(lifecycle, stepper, { registry, prepared, settings: { maxConcurrency: 8 } });
+      await store.enqueue(ids);
+      await eventually(async () => ((await kinds(lifecycle)).succeeded === 40 ? true : undefined), {
+        what: "all tasks succeeded",
+      });
+      const history = await sql<{ events: string[]; versions: number[] }>`
       SELECT array_agg(event ORDER BY version) AS events, array_agg(version::int ORDER BY version) AS versions
       FROM ${sql.table(lifecycle.historyTable)} GROUP BY object_id`.execute(db);
-    assert.equal(history.rows.length, 40);
-    for (const row of history.rows) {
-      assert.deepEqual(row.events, ["created", "start", "step_done", "step_done", "finish"]);
-      assert.deepEqual(row.versions, [1, 2, 3, 4, 5]);
-    }
-    assert.equal(await metricValue(registry, "ingot_controller_transitions_total", {}), 40 * (STEPS + 1));
-    assert.equal(
-      await metricValue(registry, "ingot_controller_transitions_total", { from: "running", to: "succeeded" }),
-      40,
-    );
-    const queued = await sql<{
-      n: number;
-    }>`SELECT count(*) AS n FROM ${sql.table(lifecycle.queueTable)}`.execute(db);
-    assert.equal(queued.rows[0]?.n, 0, "finished objects leave the queue");
-  });
+      assert.equal(history.rows.length, 40);
+      for (const row of history.rows) {
+        assert.deepEqual(row.events, ["created", "start", "step_done", "step_done", "finish"]);
+        assert.deepEqual(row.versions, [1, 2, 3, 4, 5]);
+      }
+      assert.equal(await metricValue(registry, "ingot_controller_transitions_total", {}), 40 * (STEPS + 1));
+      assert.equal(
+        await metricValue(registry, "ingot_controller_transitions_total", {
+          from: "running",
+          to: "succeeded",
+        }),
+        40,
+      );
+      const queued = await sql<{
+        n: number;
+      }>`SELECT count(*) AS n FROM ${sql.table(lifecycle.queueTable)}`.execute(db);
+      assert.equal(queued.rows[0]?.n, 0, "finished objects leave the queue");
+    });
+  }
 
   it("never runs more handlers at once than maxConcurrency", async () => {
     const lifecycle = await createDemoLifecycle(db);
