@@ -78,16 +78,10 @@ async function buildAgent(flags: BuildAgentFlags): Promise<void> {
   }
 }
 
-/**
- * agent/build.ts bundles the agent with esbuild; loaded only for this command, so the server and the other
- * commands never load the bundler.
- */
+/** Loaded only for this command, so the server and the other commands never load the bundler (esbuild). */
 async function bundleAgent(outFile: string): Promise<void> {
-  const module: unknown = await import(new URL("../../agent/build.ts", import.meta.url).href);
-  const build = (module as { buildAgentBundle?: unknown }).buildAgentBundle;
-  if (typeof build !== "function")
-    throw new Error("agent/build.ts does not export buildAgentBundle(outFile)");
-  await (build as (outFile: string) => Promise<unknown>)(outFile);
+  const { buildAgentBundle } = await import("../../agent/build.ts");
+  await buildAgentBundle(outFile);
 }
 
 function summary(result: AgentImageBuild, storeRoot: string): string {
