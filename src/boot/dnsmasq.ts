@@ -149,7 +149,7 @@ interface Launched {
  */
 export class DnsmasqSupervisor {
   private readonly log: Logger;
-  private readonly files: DnsmasqFiles;
+  private readonly dnsmasqFiles: DnsmasqFiles;
   private readonly timing: DnsmasqTiming;
   private readonly binary: string;
   private readonly ipxeDir: string;
@@ -176,7 +176,7 @@ export class DnsmasqSupervisor {
 
   constructor(private readonly options: DnsmasqSupervisorOptions) {
     this.log = options.logger.child({ component: "dnsmasq" });
-    this.files = dnsmasqFiles(options.paths.dataDir);
+    this.dnsmasqFiles = dnsmasqFiles(options.paths.dataDir);
     this.timing = { ...DEFAULT_DNSMASQ_TIMING, ...options.settings.timing };
     this.binary = options.paths.dnsmasqBinary ?? "/usr/sbin/dnsmasq";
     this.ipxeDir = options.paths.ipxeDir ?? "/usr/lib/ipxe";
@@ -204,8 +204,8 @@ export class DnsmasqSupervisor {
   }
 
   /** The files under `<data-dir>/dnsmasq` (configuration, leases, TFTP root, allowlist). */
-  get paths(): DnsmasqFiles {
-    return this.files;
+  get files(): DnsmasqFiles {
+    return this.dnsmasqFiles;
   }
 
   /**
@@ -251,7 +251,7 @@ export class DnsmasqSupervisor {
   /**
    * Re-reads the allowlist from its source and rewrites the file dnsmasq watches. Added MACs are picked up
    * by dnsmasq's directory watch; removals need a SIGHUP (it never forgets a host on its own). Calls run
-   * one at a time.
+   * one at a time; while dnsmasq is not running they only rewrite the file it reads when it starts.
    */
   reload(): Promise<AllowlistUpdate> {
     const run = this.reloads.then(() => this.reloadAllowlist());
@@ -296,7 +296,12 @@ export class DnsmasqSupervisor {
 
   private async terminate(launched: Launched): Promise<void> {
     launched.child.kill("SIGTERM");
-    const exited = await Promise.race([launched.exited, delay(this.timing.stopTimeoutMs)]);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.timing.stopTimeoutMs);
+    });
+    const exited = await Promise.race([launched.exited, deadline]);
+    clearTimeout(timer);
     if (exited === undefined) {
       this.log.warn({ pid: launched.child.pid }, "dnsmasq ignored SIGTERM; killing it");
       launched.child.kill("SIGKILL");
@@ -490,10 +495,9 @@ export class DnsmasqSupervisor {
 
   private async reloadAllowlist(): Promise<AllowlistUpdate> {
     if (!this.options.settings.dhcp.allowlist) return { kind: "disabled" };
-    const signal = AbortSignal.any([
-      this.lifecycle.signal,
-      AbortSignal.timeout(this.timing.allowlistTimeoutMs),
-    ]);
+    const timeout = AbortSignal.timeout(this.timing.allowlistTimeoutMs);
+    const signal =
+      this.state.kind === "stopped" ? timeout : AbortSignal.any([this.lifecycle.signal, timeout]);
     const raw = await this.options.allowlist(signal);
     const macs = new Set<string>();
     for (const entry of raw) {

@@ -135,15 +135,15 @@ describe("dnsmasq supervisor: supervision", () => {
     const { supervisor: target } = supervisor();
     await target.start();
     const pid = runningPid(target) ?? assert.fail("not running");
-    assert.deepEqual(dnsmasqProcessesFor(target.paths.configFile), [pid]);
+    assert.deepEqual(dnsmasqProcessesFor(target.files.configFile), [pid]);
     await target.stop();
     await target.stop();
     assert.deepEqual(target.status, { kind: "stopped" });
     assert.ok(!processExists(pid));
-    assert.deepEqual(dnsmasqProcessesFor(target.paths.configFile), []);
+    assert.deepEqual(dnsmasqProcessesFor(target.files.configFile), []);
     const left = await runCommand("ip", ["netns", "pids", srv?.name ?? ""]);
     assert.equal(left.stdout, "", "nothing runs in the server namespace");
-    assert.ok(!existsSync(target.paths.pidFile));
+    assert.ok(!existsSync(target.files.pidFile));
   });
 
   it("stop() during the backoff cancels the pending restart", async () => {
@@ -155,7 +155,7 @@ describe("dnsmasq supervisor: supervision", () => {
     );
     await target.stop();
     assert.deepEqual(target.status, { kind: "stopped" });
-    assert.deepEqual(dnsmasqProcessesFor(target.paths.configFile), []);
+    assert.deepEqual(dnsmasqProcessesFor(target.files.configFile), []);
   });
 
   it("rejects a setting dnsmasq --test refuses, naming it, and starts nothing", async () => {
@@ -169,7 +169,7 @@ describe("dnsmasq supervisor: supervision", () => {
       return true;
     });
     assert.deepEqual(bad.status, { kind: "stopped" });
-    assert.deepEqual(dnsmasqProcessesFor(bad.paths.configFile), []);
+    assert.deepEqual(dnsmasqProcessesFor(bad.files.configFile), []);
     const { supervisor: good } = supervisor({ dataDir });
     await good.start();
     assert.equal(good.status.kind, "running", "the failed start released the data directory");
@@ -201,17 +201,17 @@ describe("dnsmasq supervisor: supervision", () => {
       "/usr/sbin/dnsmasq",
       "--keep-in-foreground",
       "-C",
-      first.paths.configFile,
+      first.files.configFile,
     ]);
     const orphan = spawn(file ?? "ip", args, { stdio: "ignore" });
     const orphanPid = orphan.pid ?? assert.fail("no orphan");
     await waitFor("the orphan's pid file", () =>
-      existsSync(first.paths.pidFile) &&
-      readFileSync(first.paths.pidFile, "utf8").trim() === String(orphanPid)
+      existsSync(first.files.pidFile) &&
+      readFileSync(first.files.pidFile, "utf8").trim() === String(orphanPid)
         ? true
         : undefined,
     );
-    writeFileSync(first.paths.lockFile, "2147483646");
+    writeFileSync(first.files.lockFile, "2147483646");
 
     const { supervisor: second, logs } = supervisor({ dataDir });
     await second.start();
@@ -221,7 +221,7 @@ describe("dnsmasq supervisor: supervision", () => {
         (record) => record.msg === "stopping a dnsmasq left behind by a previous Ingot server",
       ),
     );
-    assert.deepEqual(dnsmasqProcessesFor(second.paths.configFile), [runningPid(second)]);
+    assert.deepEqual(dnsmasqProcessesFor(second.files.configFile), [runningPid(second)]);
     await second.stop();
   });
 
@@ -236,6 +236,6 @@ describe("dnsmasq supervisor: supervision", () => {
       new RegExp(`in use by another Ingot server \\(pid ${process.pid}\\)`),
     );
     assert.equal(runningPid(first), pid);
-    assert.equal(readFileSync(first.paths.pidFile, "utf8").trim(), String(pid));
+    assert.equal(readFileSync(first.files.pidFile, "utf8").trim(), String(pid));
   });
 });
