@@ -65,4 +65,5 @@ export const ADVISORY_LOCKS = {
   migrations: 7_001_001,
   bootstrap: 7_001_002,
   providerAdmins: 7_001_003,
+  enrollment: 7_001_004,
 } as const;

@@ -7,14 +7,26 @@ import { registerAuthRoutes } from "../auth/routes.ts";
 import { IdentityService, type LoginThrottleLimits } from "../auth/service.ts";
 import { IdentityStore } from "../auth/store.ts";
 import type { CredentialsVault } from "../bmc/vault.ts";
+import { BootService } from "../boot/boot-service.ts";
+import { BootTokens } from "../boot/boot-tokens.ts";
+import { EnrollmentService } from "../boot/enrollment.ts";
+import { registerBootRoutes } from "../boot/routes.ts";
 import type { ServerConfig } from "../config/server-config.ts";
 import type { Db } from "../db/database.ts";
 import { pendingMigrations } from "../db/migrate.ts";
 import { createHttpApp, type HttpApp, type ReadinessReport } from "../http/app.ts";
+import { ArtifactStore } from "../images/artifact-store.ts";
 import { registerInventoryRoutes } from "../inventory/inventory-routes.ts";
 import { createInventoryServices, type InventoryServices } from "../inventory/inventory-services.ts";
+import { inventoryDb } from "../inventory/inventory-tables.ts";
+import { MachineLifecycle } from "../inventory/machine-model.ts";
+import { registerMachineRoutes } from "../inventory/machine-routes.ts";
+import { MachineService } from "../inventory/machine-service.ts";
+import { MachineStore } from "../inventory/machine-store.ts";
+import { OrgScope } from "../inventory/org-scope.ts";
 import type { Logger } from "../observability/logger.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
+import { LifecycleStore } from "../statemachine/store.ts";
 import { PeriodicJobs } from "./periodic.ts";
 import { INGOT_VERSION } from "./version.ts";
 
@@ -23,6 +35,10 @@ export interface Services {
   readonly audit: AuditService;
   readonly vault: CredentialsVault;
   readonly inventory: InventoryServices;
+  readonly machines: MachineService;
+  readonly enrollment: EnrollmentService;
+  readonly boot: BootService;
+  readonly artifacts: ArtifactStore;
 }
 
 export interface AssembledApp {
@@ -38,6 +54,8 @@ export interface AssembleOptions {
   readonly logger: Logger;
   /** Encrypts BMC credentials at rest; opened from the data dir or INGOT_VAULT_KEY at the composition root. */
   readonly vault: CredentialsVault;
+  /** Base URL machines reach this server at; known only once it listens, hence a function. */
+  readonly publicUrl: () => string;
   /** Tests tighten the login throttle to exercise it without hundreds of requests. */
   readonly loginThrottle?: LoginThrottleLimits;
 }
@@ -64,6 +82,27 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
     logger: logger.child({ component: "inventory" }),
   });
 
+  const machineStore = new MachineStore(db);
+  const machineLifecycle = new LifecycleStore(db, MachineLifecycle);
+  const machines = new MachineService(db, machineStore, machineLifecycle, new OrgScope(inventoryDb(db)));
+  const artifacts = ArtifactStore.forDataDir(config.dataDir);
+  const bootTokens = new BootTokens(db);
+  const boot = new BootService({
+    machines: machineStore,
+    tokens: bootTokens,
+    artifacts,
+    logger: logger.child({ component: "boot" }),
+    publicUrl: options.publicUrl,
+  });
+  const enrollment = new EnrollmentService({
+    db,
+    machines: machineStore,
+    lifecycle: machineLifecycle,
+    tokens: bootTokens,
+    logger: logger.child({ component: "enrollment" }),
+    hasBmc: (machineId, trx) => machineStore.hasBmc(machineId, trx),
+  });
+
   const http = await createHttpApp({
     logger,
     metrics,
@@ -75,11 +114,19 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
   await registerAccessControl(http, { identity, audit, logger });
   registerAuthRoutes(http, identity, audit);
   await registerInventoryRoutes(http, inventory);
+  registerMachineRoutes(http, machines);
+  await registerBootRoutes(http, { boot, enrollment, artifacts });
 
   const jobs = new PeriodicJobs(logger);
   jobs.every("expired-sessions", 10 * 60_000, () => identity.deleteExpiredSessions());
+  jobs.every("expired-boot-tokens", 10 * 60_000, () => bootTokens.deleteExpired());
 
-  return { http, services: { identity, audit, vault: options.vault, inventory }, metrics, jobs };
+  return {
+    http,
+    services: { identity, audit, vault: options.vault, inventory, machines, enrollment, boot, artifacts },
+    metrics,
+    jobs,
+  };
 }
 
 async function readiness(db: Db): Promise<ReadinessReport> {

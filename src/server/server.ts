@@ -1,11 +1,11 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import { CredentialsVault } from "../bmc/vault.ts";
 import { derivePublicUrl, type ServerConfig } from "../config/server-config.ts";
 import { type DatabaseHandle, openDatabase } from "../db/database.ts";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "../db/embedded-postgres.ts";
 import { migrateToLatest } from "../db/migrate.ts";
 import type { Logger } from "../observability/logger.ts";
-import { CredentialsVault } from "../bmc/vault.ts";
 import { type AssembledApp, assembleApp } from "./app.ts";
 
 export interface RunningServer {
@@ -54,7 +54,9 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   try {
     await migrateToLatest(database.db, logger);
     const vault = await CredentialsVault.open({ dataDir: config.dataDir, env: process.env });
-    assembled = await assembleApp({ db: database.db, config, logger, vault });
+    // With --port 0 the public URL is known only once listening; until then nothing can ask for it.
+    let publicUrl = derivePublicUrl(config, config.port);
+    assembled = await assembleApp({ db: database.db, config, logger, vault, publicUrl: () => publicUrl });
     const { generatedAdminPassword } = await assembled.services.identity.bootstrap(config.adminPassword);
     if (generatedAdminPassword !== undefined) {
       const file = path.join(config.dataDir, "admin-password");
@@ -65,7 +67,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const address = assembled.http.server.address();
     const port = typeof address === "object" && address !== null ? address.port : config.port;
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-    const publicUrl = derivePublicUrl(config, port);
+    publicUrl = derivePublicUrl(config, port);
     logger.info({ port, publicUrl, embeddedDatabase: embedded !== undefined }, "ingot server listening");
     let stopping: Promise<void> | undefined;
     return {

@@ -59,6 +59,7 @@ export async function startTestApp(
     config,
     logger: createLogger("silent"),
     vault: CredentialsVault.fromKey(randomBytes(32)),
+    publicUrl: () => config.publicUrl ?? "http://127.0.0.1:8080",
     ...(options.loginThrottle !== undefined ? { loginThrottle: options.loginThrottle } : {}),
   });
   await assembled.services.identity.bootstrap(config.adminPassword);
