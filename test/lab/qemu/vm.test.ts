@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { access } from "node:fs/promises";
+import { access, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
@@ -103,7 +104,17 @@ describe("QEMU runner", () => {
   it("boots through the NIC's iPXE ROM with the SMBIOS identity, and QMP controls boot order and power", async (t) => {
     let vm: QemuVm | undefined;
     t.after(async () => await vm?.stop());
-    vm = await startVm({ ...baseOptions(server), accelDetector: detector });
+    const logDir = await mkdtemp(path.join(tmpdir(), "ingot-vm-test-"));
+    t.after(async () => await rm(logDir, { recursive: true, force: true }));
+    vm = await startVm({
+      ...baseOptions(server),
+      accelDetector: detector,
+      serialLog: path.join(logDir, "serial.log"),
+    });
+    const streamed: string[] = [];
+    const stream = vm.console.createReadStream();
+    stream.on("data", (chunk: Buffer) => streamed.push(chunk.toString()));
+    const streamEnded = new Promise<void>((resolve) => stream.once("end", () => resolve()));
     t.diagnostic(`accelerator: ${vm.accel.accel} (${vm.accel.reason})`);
     const pid = vm.pid;
     assert.ok(pid !== undefined && isRunning(pid));
@@ -145,6 +156,17 @@ describe("QEMU runner", () => {
 
     const workDir = vm.workDir;
     const exit = await vm.stop();
+    await streamEnded;
+    assert.match(streamed.join(""), /INGOT-IDENTIFIED/, "the console stream saw the output");
+    assert.ok(
+      vm.console.text().endsWith(streamed.join("")),
+      "the stream carries the output from its creation on",
+    );
+    assert.equal(
+      await readFile(path.join(logDir, "serial.log"), "utf8"),
+      vm.console.text(),
+      "and so did the log file",
+    );
     assert.equal(exit.code, 0, "QMP quit ends QEMU cleanly");
     assert.equal(isRunning(pid), false);
     await assert.rejects(access(workDir), { code: "ENOENT" });
