@@ -32,6 +32,8 @@ export type Caller = (options: InjectOptions) => Promise<LightMyRequestResponse>
 export interface TestApp {
   readonly assembled: AssembledApp;
   readonly database: TestDatabase;
+  /** The URL machines use to reach the app (meaningful with the `listen` option). */
+  publicUrl(): string;
   /** Requests with no credentials. */
   readonly anonymous: Caller;
   /** Requests as the bootstrapped provider admin, through a real login session. */
@@ -50,22 +52,34 @@ export async function startTestApp(
     loginThrottle?: LoginThrottleLimits;
     /** Runs before the app is ready: the place to register extra routes a test needs. */
     beforeReady?: (assembled: AssembledApp, database: TestDatabase) => Promise<void> | void;
+    /**
+     * Listen for real on 127.0.0.1 (a free port); machines reach the server at `http://<publicHost>:<port>`,
+     * e.g. 10.0.2.2, which is the host's loopback seen from a QEMU VM on user networking.
+     */
+    listen?: { readonly host?: string; readonly publicHost: string };
   } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase();
   const config = testConfig(options.config);
+  let publicUrl = config.publicUrl ?? "http://127.0.0.1:8080";
   const assembled = await assembleApp({
     db: database.handle.db,
     config,
     logger: createLogger("silent"),
     vault: CredentialsVault.fromKey(randomBytes(32)),
-    publicUrl: () => config.publicUrl ?? "http://127.0.0.1:8080",
+    publicUrl: () => publicUrl,
     ...(options.loginThrottle !== undefined ? { loginThrottle: options.loginThrottle } : {}),
   });
   await assembled.services.identity.bootstrap(config.adminPassword);
   await options.beforeReady?.(assembled, database);
   await assembled.http.ready();
   const http = assembled.http;
+  if (options.listen !== undefined) {
+    await http.listen({ host: options.listen.host ?? "127.0.0.1", port: 0 });
+    const address = http.server.address();
+    if (address === null || typeof address !== "object") throw new Error("the test app is not listening");
+    publicUrl = `http://${options.listen.publicHost}:${address.port}`;
+  }
   const anonymous: Caller = async (request) => await http.inject(request);
   const withHeaders =
     (headers: Record<string, string>): Caller =>
@@ -89,6 +103,7 @@ export async function startTestApp(
   return {
     assembled,
     database,
+    publicUrl: () => publicUrl,
     anonymous,
     admin,
     loginAs,
