@@ -332,6 +332,7 @@ describe("BMC credentials in logs", () => {
       config,
       logger: createLogger("trace", { write: (line: string) => void lines.push(line) }),
       vault: CredentialsVault.fromKey(randomBytes(32)),
+      publicUrl: () => config.publicUrl ?? "http://127.0.0.1:8080",
     });
     try {
       await assembled.services.identity.bootstrap(ADMIN_PASSWORD);
