@@ -1,6 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CredentialsVault } from "../bmc/vault.ts";
+import { knownBootMacs } from "../boot/allowlist.ts";
+import { DnsmasqSupervisor, ipxeChainUrl } from "../boot/dnsmasq.ts";
 import { derivePublicUrl, type ServerConfig } from "../config/server-config.ts";
 import { type DatabaseHandle, openDatabase } from "../db/database.ts";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "../db/embedded-postgres.ts";
@@ -45,7 +47,9 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const { logger } = options;
   const { database, embedded } = await openServerDatabase(config, logger);
   let assembled: AssembledApp | undefined;
+  let dnsmasq: DnsmasqSupervisor | undefined;
   const closeAll = async (): Promise<void> => {
+    await dnsmasq?.stop();
     await assembled?.http.close();
     await assembled?.jobs.stop();
     await database.close();
@@ -68,6 +72,17 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const port = typeof address === "object" && address !== null ? address.port : config.port;
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     publicUrl = derivePublicUrl(config, port);
+    if (config.dhcp.mode !== "off") {
+      const db = database.db;
+      dnsmasq = new DnsmasqSupervisor({
+        logger: logger.child({ component: "dnsmasq" }),
+        settings: { dhcp: config.dhcp, chainUrl: ipxeChainUrl(publicUrl) },
+        allowlist: (signal) => knownBootMacs(db, signal),
+        paths: { dataDir: config.dataDir },
+        registry: assembled.metrics.registry,
+      });
+      await dnsmasq.start();
+    }
     logger.info({ port, publicUrl, embeddedDatabase: embedded !== undefined }, "ingot server listening");
     let stopping: Promise<void> | undefined;
     return {
