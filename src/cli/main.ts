@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "../observability/logger.ts";
 import { openServerDatabase, startServer } from "../server/server.ts";
 import { INGOT_VERSION } from "../server/version.ts";
 import { registerImageCommands } from "./image-commands.ts";
+import { registerLabCommands } from "./lab-commands.ts";
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -109,6 +110,7 @@ function buildProgram(): Command {
     .action(async (flags: Record<string, string | undefined>) => await runMigrations(flags));
 
   registerImageCommands(program);
+  registerLabCommands(program);
 
   program
     .command("version")
