@@ -291,6 +291,7 @@ export class ExpectedMachineService {
     if (errors.length > 0) throw rejected(errors);
 
     const result: ImportResult = { created: 0, updated: 0, unchanged: 0, rows: [] };
+    const inserts: Array<{ id: string; values: ExpectedMachineValues }> = [];
     for (const { row, target, rackId, profileId } of plans) {
       const id = target?.id ?? randomUUID();
       const values: ExpectedMachineValues = {
@@ -309,7 +310,7 @@ export class ExpectedMachineService {
       };
       let outcome: "created" | "updated" | "unchanged";
       if (target === undefined) {
-        await store.insert(orgId, id, values);
+        inserts.push({ id, values });
         outcome = "created";
       } else if (sameAsStored(target, values)) {
         outcome = "unchanged";
@@ -320,6 +321,7 @@ export class ExpectedMachineService {
       result[outcome]++;
       result.rows.push({ index: row.index, id, outcome });
     }
+    await store.insertMany(orgId, inserts);
     return result;
   }
 

@@ -20,6 +20,9 @@ const SORT: Record<ExpectedMachineSortField, RawBuilder<unknown>> = {
   updatedAt: sql`expected_machines.updated_at`,
 };
 
+/** Rows per INSERT statement: 14 parameters each, far below PostgreSQL's 65535 per statement. */
+const INSERT_BATCH = 500;
+
 export interface ExpectedMachineFilters {
   readonly rackId?: string | undefined;
   readonly specProfileId?: string | undefined;
@@ -230,6 +233,23 @@ export class ExpectedMachineStore {
       .values({ id, org_id: orgId, ...columns(values) })
       .returningAll()
       .executeTakeFirstOrThrow();
+  }
+
+  /** Inserts many rows in a few statements (an import of thousands would otherwise be thousands of round trips). */
+  async insertMany(
+    orgId: string,
+    rows: ReadonlyArray<{ id: string; values: ExpectedMachineValues }>,
+  ): Promise<void> {
+    for (let start = 0; start < rows.length; start += INSERT_BATCH) {
+      await this.db
+        .insertInto("expected_machines")
+        .values(
+          rows
+            .slice(start, start + INSERT_BATCH)
+            .map(({ id, values }) => ({ id, org_id: orgId, ...columns(values) })),
+        )
+        .execute();
+    }
   }
 
   async update(
