@@ -107,17 +107,6 @@ export class ComponentStore {
     return await (options.forUpdate === true ? query.forUpdate() : query).executeTakeFirst();
   }
 
-  /** The live component with this manufacturer and serial number, in any org. */
-  async findLiveBySerial(manufacturer: string, serial: string): Promise<ComponentRow | undefined> {
-    return await this.db
-      .selectFrom("components")
-      .selectAll()
-      .where("manufacturer", "=", manufacturer)
-      .where("serial_number", "=", serial)
-      .where("deleted_at", "is", null)
-      .executeTakeFirst();
-  }
-
   async rackExists(orgId: string, rackId: string): Promise<boolean> {
     const row = await this.db
       .selectFrom("racks")

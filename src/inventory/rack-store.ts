@@ -71,16 +71,6 @@ export class RackStore {
     return await (options.forUpdate === true ? query.forUpdate() : query).executeTakeFirst();
   }
 
-  async findByNames(orgId: string, names: readonly string[]): Promise<RackRow[]> {
-    if (names.length === 0) return [];
-    return await this.db
-      .selectFrom("racks")
-      .selectAll()
-      .where("org_id", "=", orgId)
-      .where("name", "in", [...names])
-      .execute();
-  }
-
   async siteExists(orgId: string, siteId: string): Promise<boolean> {
     const row = await this.db
       .selectFrom("sites")

@@ -53,16 +53,6 @@ export class SpecProfileStore {
       .executeTakeFirst();
   }
 
-  async findByNames(orgId: string, names: readonly string[]): Promise<SpecProfileRow[]> {
-    if (names.length === 0) return [];
-    return await this.db
-      .selectFrom("hardware_spec_profiles")
-      .selectAll()
-      .where("org_id", "=", orgId)
-      .where("name", "in", [...names])
-      .execute();
-  }
-
   async insert(orgId: string, values: SpecProfileValues): Promise<SpecProfileRow> {
     return await this.db
       .insertInto("hardware_spec_profiles")

@@ -4,6 +4,8 @@ import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 import { createLabTls } from "../../lab/common/tls.ts";
 import { CredentialsVault } from "../../src/bmc/vault.ts";
+import { BmcStore } from "../../src/inventory/bmc-store.ts";
+import { inventoryDb } from "../../src/inventory/inventory-tables.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { assembleApp } from "../../src/server/app.ts";
 import {
@@ -244,6 +246,24 @@ describe("BMCs API", () => {
       400,
       "body.machineId",
     );
+  });
+
+  it("lets enrollment find a BMC by MAC and link it to the machine behind it", async () => {
+    const store = new BmcStore(inventoryDb(app.database.handle.db));
+    await create(app.admin, `${BASE}/bmcs`, bmcBody("aa:bb:cc:00:00:25"));
+    assert.equal((await store.findByMac("aa:bb:cc:00:00:25"))?.address, "10.0.0.10");
+    assert.equal(await store.findByMac("aa:bb:cc:00:00:26"), undefined);
+    const machineId = await insertMachine(app, "default", "SRV-BMC-LINK");
+    assert.equal(await store.linkMachine("aa:bb:cc:00:00:25", machineId), true);
+    assert.equal(await store.linkMachine("aa:bb:cc:00:00:26", machineId), false);
+    assert.equal((await store.findByMachine(machineId))?.mac_address, "aa:bb:cc:00:00:25");
+    const listed = await allPages<Bmc>(app.admin, `${BASE}/bmcs?machineId=${machineId}`);
+    assert.deepEqual(
+      listed.items.map((bmc) => bmc.macAddress),
+      ["aa:bb:cc:00:00:25"],
+    );
+    assert.equal(await store.linkMachine("aa:bb:cc:00:00:25", null), true);
+    assert.equal(await store.findByMachine(machineId), undefined);
   });
 
   it("links a BMC to a live component and filters by it", async () => {
