@@ -2,13 +2,16 @@ import { sql } from "kysely";
 import { DEFAULT_PROVIDER_ORG } from "../auth/model.ts";
 import { ADVISORY_LOCKS, type Db } from "../db/database.ts";
 import { ConflictError, UnavailableError } from "../errors.ts";
+import { ExpectedMachineStore } from "../inventory/expected-machine-store.ts";
+import { inventoryDb } from "../inventory/inventory-tables.ts";
 import {
   diffInventories,
   inventoryDigest,
   type MachineState,
   summarize,
 } from "../inventory/machine-model.ts";
-import type { ExpectedMatch, InterfaceInput, MachineRow, MachineStore } from "../inventory/machine-store.ts";
+import type { InterfaceInput, MachineRow, MachineStore } from "../inventory/machine-store.ts";
+import type { HardwareSpec } from "../inventory/spec-profile-model.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { AgentInstruction, EnrollmentRequest, EnrollmentResponse } from "../protocol/enrollment.ts";
 import { MAC_ADDRESS_PATTERN } from "../protocol/inventory.ts";
@@ -25,6 +28,36 @@ export interface EnrollmentDeps {
   readonly logger: Logger;
   /** Whether a BMC is known for the machine, so it can be powered on again after the agent powers it off. */
   readonly hasBmc: (machineId: string, trx: Db) => Promise<boolean>;
+}
+
+/** The pre-registered machine an enrolling machine turned out to be, with the spec it is expected to meet. */
+interface ExpectedMatch {
+  readonly id: string;
+  readonly orgId: string;
+  readonly matchedBy: "serial" | "bmc_mac";
+  readonly spec: HardwareSpec | null;
+  readonly hostname: string | null;
+  readonly labels: Record<string, string>;
+}
+
+async function expectedMatch(
+  serial: string | null,
+  bmcMac: string | undefined,
+  trx: Db,
+): Promise<ExpectedMatch | undefined> {
+  const match = await new ExpectedMachineStore(inventoryDb(trx)).findForEnrollment({
+    serial: serial ?? undefined,
+    bmcMac,
+  });
+  if (match === undefined) return undefined;
+  return {
+    id: match.row.id,
+    orgId: match.row.org_id,
+    matchedBy: serial !== null && match.row.serial_number === serial ? "serial" : "bmc_mac",
+    spec: match.spec,
+    hostname: match.row.hostname,
+    labels: match.row.labels,
+  };
 }
 
 interface Identity {
@@ -49,11 +82,7 @@ export class EnrollmentService {
     return await this.deps.db.transaction().execute(async (trx) => {
       await sql`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.enrollment})`.execute(trx);
       const existing = await this.findExisting(identity, trx);
-      const expected = await this.deps.machines.matchExpected(
-        identity.serial,
-        request.inventory.bmc?.macAddress ?? null,
-        trx,
-      );
+      const expected = await expectedMatch(identity.serial, request.inventory.bmc?.macAddress, trx);
       const machineId =
         existing === undefined
           ? await this.create(request, identity, digest, expected, trx)

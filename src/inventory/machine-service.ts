@@ -21,6 +21,7 @@ import {
   type MachineStore,
 } from "./machine-store.ts";
 import type { OrgScope } from "./org-scope.ts";
+import type { HardwareSpec } from "./spec-profile-model.ts";
 
 export interface Machine {
   id: string;
@@ -38,7 +39,7 @@ export interface Machine {
   bootMac: string | null;
   agentVersion: string | null;
   expectedMachineId: string | null;
-  hardwareSpec: Record<string, unknown> | null;
+  hardwareSpec: HardwareSpec | null;
   bootImage: BootImage | null;
   summary: MachineSummary;
   enrolledAt: string;

@@ -5,6 +5,7 @@ import type { HardwareInventory } from "../protocol/inventory.ts";
 import { labelsMatch } from "./labels.ts";
 import { type ListPlan, textSearch } from "./listing.ts";
 import type { BootImage, MachineState } from "./machine-model.ts";
+import type { HardwareSpec } from "./spec-profile-model.ts";
 
 interface MachinesTable {
   id: Generated<string>;
@@ -21,7 +22,7 @@ interface MachinesTable {
   boot_mac: string | null;
   agent_version: string | null;
   expected_machine_id: string | null;
-  hardware_spec: Record<string, unknown> | null;
+  hardware_spec: HardwareSpec | null;
   boot_image: BootImage | null;
   enrolled_at: Generated<Date>;
   inventory_updated_at: Generated<Date>;
@@ -62,42 +63,13 @@ interface RacksRefTable {
   name: string;
 }
 
-interface ExpectedMachinesRefTable {
-  id: string;
-  org_id: string;
-  serial_number: string | null;
-  bmc_mac: string | null;
-  hardware_spec_profile_id: string | null;
-  spec: Record<string, unknown> | null;
-  hostname: string | null;
-  labels: Record<string, string>;
-}
-
-interface HardwareSpecProfilesRefTable {
-  id: string;
-  spec: Record<string, unknown>;
-}
-
 export type MachineTables = {
   machines: MachinesTable;
   machine_interfaces: MachineInterfacesTable;
   machine_events: MachineEventsTable;
   components: ComponentsRefTable;
   racks: RacksRefTable;
-  expected_machines: ExpectedMachinesRefTable;
-  hardware_spec_profiles: HardwareSpecProfilesRefTable;
 };
-
-/** A pre-registered machine matched at enrollment, with the spec it is expected to have. */
-export interface ExpectedMatch {
-  readonly id: string;
-  readonly orgId: string;
-  readonly matchedBy: "serial" | "bmc_mac";
-  /** The inline spec, else the profile's, else null. */
-  readonly spec: Record<string, unknown> | null;
-  readonly hostname: string | null;
-  readonly labels: Record<string, string>;
-}
 
 export type MachineEventKind = "enrolled" | "inventory_changed" | "identity_changed" | "expected_matched";
 export type MachineRow = Selectable<MachinesTable> & { rack_name: string | null };
@@ -143,7 +115,7 @@ export interface NewMachine {
   readonly bootMac: string;
   readonly agentVersion: string;
   readonly expectedMachineId: string | null;
-  readonly hardwareSpec: Record<string, unknown> | null;
+  readonly hardwareSpec: HardwareSpec | null;
   readonly hostname: string | null;
   readonly labels: Record<string, string>;
   /** An initial state of the machine lifecycle. */
@@ -196,46 +168,6 @@ export class MachineStore {
   async findBySystemUuid(uuid: string, trx?: Db): Promise<MachineRow | undefined> {
     const db = trx?.withTables<MachineTables>() ?? this.db;
     return await this.selectMachines(db).where("m.system_uuid", "=", uuid).executeTakeFirst();
-  }
-
-  /** The expected machine with this serial, else the one with this BMC MAC. */
-  async matchExpected(
-    serial: string | null,
-    bmcMac: string | null,
-    trx: Db,
-  ): Promise<ExpectedMatch | undefined> {
-    if (serial === null && bmcMac === null) return undefined;
-    const rows = await trx
-      .withTables<MachineTables>()
-      .selectFrom("expected_machines as e")
-      .leftJoin("hardware_spec_profiles as p", "p.id", "e.hardware_spec_profile_id")
-      .select([
-        "e.id",
-        "e.org_id",
-        "e.serial_number",
-        "e.bmc_mac",
-        "e.spec",
-        "e.hostname",
-        "e.labels",
-        "p.spec as profile_spec",
-      ])
-      .where((eb) =>
-        eb.or([
-          ...(serial !== null ? [eb("e.serial_number", "=", serial)] : []),
-          ...(bmcMac !== null ? [eb("e.bmc_mac", "=", bmcMac)] : []),
-        ]),
-      )
-      .execute();
-    const row = rows.find((r) => serial !== null && r.serial_number === serial) ?? rows[0];
-    if (row === undefined) return undefined;
-    return {
-      id: row.id,
-      orgId: row.org_id,
-      matchedBy: serial !== null && row.serial_number === serial ? "serial" : "bmc_mac",
-      spec: row.spec ?? row.profile_spec ?? null,
-      hostname: row.hostname,
-      labels: row.labels,
-    };
   }
 
   async list(
@@ -309,7 +241,7 @@ export class MachineStore {
       bootMac: string;
       agentVersion: string;
       expectedMachineId: string | null;
-      hardwareSpec: Record<string, unknown> | null;
+      hardwareSpec: HardwareSpec | null;
     },
     trx: Db,
   ): Promise<void> {

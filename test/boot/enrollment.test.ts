@@ -200,6 +200,52 @@ describe("enrollment through /boot/v1 and /agent/v1", () => {
     assert.equal(machine.systemUuid, "4c4c4544-0031-3210-8052-b4c04f4d3332");
   });
 
+  it("attaches the expected machine and its spec, matched by serial or by BMC MAC", async () => {
+    const spec = { cpu: { minThreads: 64 }, memory: { minBytes: 256 * 2 ** 30 } };
+    const bySerial = await app.admin({
+      method: "POST",
+      url: "/api/v1/orgs/default/expected-machines",
+      payload: { serial: "SRV-EXP-1", hostname: "gpu-01", labels: { pool: "gpu" }, spec },
+    });
+    assert.equal(bySerial.statusCode, 201, bySerial.body);
+    const byBmc = await app.admin({
+      method: "POST",
+      url: "/api/v1/orgs/default/expected-machines",
+      payload: { bmcMac: "AA-BB-CC-00-00-07" },
+    });
+    assert.equal(byBmc.statusCode, 201, byBmc.body);
+
+    const first = await enroll(
+      tokenFromScript(await bootScript("?mac=52:54:00:ee:00:01")),
+      enrollmentRequest({ serial: "SRV-EXP-1", bootMac: "52:54:00:ee:00:01" }),
+    );
+    const matched = (
+      await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${first.json().machineId}` })
+    ).json();
+    assert.equal(matched.expectedMachineId, bySerial.json().id);
+    assert.deepEqual(matched.hardwareSpec, spec);
+    assert.equal(matched.hostname, "gpu-01");
+    assert.deepEqual(matched.labels, { pool: "gpu" });
+    const events = (
+      await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${matched.id}/events` })
+    ).json();
+    assert.deepEqual(
+      events.items.map((event: { kind: string }) => event.kind),
+      ["expected_matched", "enrolled"],
+    );
+    assert.equal(events.items[0].details.by, "serial");
+
+    const second = await enroll(
+      tokenFromScript(await bootScript("?mac=52:54:00:ee:00:02")),
+      enrollmentRequest({ serial: "SRV-EXP-2", bootMac: "52:54:00:ee:00:02", bmcMac: "aa:bb:cc:00:00:07" }),
+    );
+    const viaBmc = (
+      await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${second.json().machineId}` })
+    ).json();
+    assert.equal(viaBmc.expectedMachineId, byBmc.json().id);
+    assert.equal(viaBmc.summary.bmcMac, "aa:bb:cc:00:00:07");
+  });
+
   it("accepts a boot token only from the MAC it was issued to, and only until it expires", async () => {
     const token = tokenFromScript(await bootScript(`?mac=${MAC_B}`));
     const machines = await count("machines");
