@@ -3,11 +3,13 @@
  * `ingot.url=<server base URL> ingot.token=<boot token> ingot.mode=enroll ingot.mac=<boot MAC>`.
  * `BOOTIF=01-aa-bb-…` (the pxelinux convention) also names the boot interface.
  */
-import type { BootMacSource } from "../src/protocol/enrollment.ts";
+import {
+  AGENT_KERNEL_PARAMS,
+  AGENT_MODES,
+  type AgentMode,
+  type BootMacSource,
+} from "../src/protocol/enrollment.ts";
 import { normalizeMac } from "./probes/normalize.ts";
-
-export const AGENT_MODES = ["enroll"] as const;
-export type AgentMode = (typeof AGENT_MODES)[number];
 
 export interface AgentParams {
   /** Server base URL without a trailing slash. */
@@ -74,22 +76,22 @@ export function parseKernelCmdline(text: string): CmdlineResult {
   const problems: string[] = [];
   const warnings: string[] = [];
 
-  const url = serverUrl(params.get("ingot.url"), problems);
+  const url = serverUrl(params.get(AGENT_KERNEL_PARAMS.url), problems);
 
-  const token = params.get("ingot.token") ?? "";
+  const token = params.get(AGENT_KERNEL_PARAMS.token) ?? "";
   if (token === "") problems.push("ingot.token is missing: the boot script must pass a boot token");
   else if (token.length > MAX_TOKEN_LENGTH || !TOKEN_PATTERN.test(token)) {
     problems.push("ingot.token is not a valid bearer token");
   }
 
-  const modeValue = params.get("ingot.mode") ?? "enroll";
+  const modeValue = params.get(AGENT_KERNEL_PARAMS.mode) ?? "enroll";
   const mode = AGENT_MODES.find((known) => known === modeValue);
   if (mode === undefined) {
     problems.push(`ingot.mode=${modeValue} is not supported (supported: ${AGENT_MODES.join(", ")})`);
   }
 
   let bootMac: AgentParams["bootMac"];
-  const macValue = params.get("ingot.mac");
+  const macValue = params.get(AGENT_KERNEL_PARAMS.mac);
   const bootif = params.get("BOOTIF");
   if (macValue !== undefined) {
     const mac = normalizeMac(macValue);

@@ -7,6 +7,7 @@ import type { ArtifactStore } from "../images/artifact-store.ts";
 import { normalizeMac } from "../inventory/mac-address.ts";
 import type { MachineRow, MachineStore } from "../inventory/machine-store.ts";
 import type { Logger } from "../observability/logger.ts";
+import { AGENT_KERNEL_PARAMS } from "../protocol/enrollment.ts";
 import type { BootTokens } from "./boot-tokens.ts";
 import {
   type BootPlan,
@@ -84,7 +85,11 @@ export class BootService {
         const cmdline = agentKernelCommandLine({
           mac,
           time: new Date(),
-          params: { "ingot.url": context.publicUrl, "ingot.token": token, "ingot.mode": plan.mode },
+          params: {
+            [AGENT_KERNEL_PARAMS.url]: context.publicUrl,
+            [AGENT_KERNEL_PARAMS.token]: token,
+            [AGENT_KERNEL_PARAMS.mode]: plan.mode,
+          },
         });
         const script = kernelScript(context, {
           kernelUrl: fileUrl(context, manifest.kernel.name),

@@ -3,15 +3,16 @@
  * the facts (machine state, agent image, a fresh boot token) and these render the script text.
  *
  *   unknown machine            → agent image in enrollment mode
- *   enrolled / vetting         → agent image with run parameters
+ *   enrolled / vetting         → agent image with run parameters (AGENT_MODES)
  *   ready / provisioning + image → that image's kernel, initrd and command line
  *   deployed, ready without image, retired → the local disk
  *   held                       → nothing that could change the machine: the local disk
  */
 import type { BootImage, MachineState } from "../inventory/machine-model.ts";
+import type { AgentMode } from "../protocol/enrollment.ts";
 
 export type BootPlan =
-  | { readonly kind: "agent"; readonly mode: "enroll" | "vetting"; readonly reason: string }
+  | { readonly kind: "agent"; readonly mode: AgentMode; readonly reason: string }
   | { readonly kind: "image"; readonly image: BootImage; readonly reason: string }
   | { readonly kind: "local-disk"; readonly reason: string };
 
@@ -25,7 +26,8 @@ export function planBoot(
     case "enrolled":
       return { kind: "agent", mode: "enroll", reason: "enrolled: refreshing inventory" };
     case "vetting":
-      return { kind: "agent", mode: "vetting", reason: "vetting" };
+      // The agent has no vetting stages yet: it refreshes the inventory, which vetting starts with too.
+      return { kind: "agent", mode: "enroll", reason: "vetting: refreshing inventory" };
     case "ready":
     case "provisioning":
       return bootImage === null

@@ -2,11 +2,12 @@
  * The files the agent image writes itself: PID 1 (`/init`), the udhcpc event script and the small /etc.
  * They are plain text so that their content is part of the build's cache key: editing them rebuilds the image.
  */
+import { AGENT_KERNEL_PARAMS } from "../protocol/enrollment.ts";
 
 /** Kernel command line keys /init understands. */
 export const AGENT_CMDLINE_KEYS = {
   /** MAC of the NIC to configure (`aa:bb:cc:dd:ee:ff`); without it, the first NIC with link. */
-  mac: "ingot.mac",
+  mac: AGENT_KERNEL_PARAMS.mac,
   /** Wall clock to set before anything else, in seconds since the epoch (UTC). */
   time: "ingot.time",
 } as const;

@@ -9,6 +9,21 @@ import { type Static, Type } from "typebox";
 import { HardwareInventorySchema, LIMITS, MacAddressSchema, protocolObject } from "./inventory.ts";
 
 export const AGENT_PROTOCOL_VERSION = "v1";
+
+/** Kernel command-line parameters through which the server's boot script configures ingot-agent. */
+export const AGENT_KERNEL_PARAMS = {
+  /** server base URL */
+  url: "ingot.url",
+  /** boot token, bound to the boot MAC */
+  token: "ingot.token",
+  /** what the agent is booted for (AGENT_MODES) */
+  mode: "ingot.mode",
+  /** MAC of the interface the machine booted from */
+  mac: "ingot.mac",
+} as const;
+
+export const AGENT_MODES = ["enroll"] as const;
+export type AgentMode = (typeof AGENT_MODES)[number];
 export const AGENT_API_BASE_PATH = "/agent/v1";
 export const ENROLL_PATH = "/agent/v1/enroll";
 
