@@ -1,6 +1,6 @@
 import path from "node:path";
+import { type ActiveDhcpConfig, formatSubnet, type UefiBinary } from "../config/dhcp-config.ts";
 import { ConfigError } from "../config/options.ts";
-import { type ActiveDhcpConfig, formatSubnet, type UefiBinary } from "./dhcp-config.ts";
 
 /** Where the supervisor keeps dnsmasq's files: all under `<data-dir>/dnsmasq`. */
 export interface DnsmasqFiles {

@@ -4,11 +4,11 @@ import { access, chmod, mkdir, readlink, rename, rm, stat, symlink, writeFile } 
 import { userInfo } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { type ActiveDhcpConfig, UEFI_BINARIES } from "../config/dhcp-config.ts";
 import { errorMessage } from "../errors.ts";
 import { CommandError, runCommand } from "../images/command.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Counter, Gauge, type Registry } from "../observability/metrics.ts";
-import { type ActiveDhcpConfig, UEFI_BINARIES } from "./dhcp-config.ts";
 import {
   allowlistText,
   bootBinaries,

@@ -10,7 +10,7 @@ import { DataDirError } from "../db/embedded-postgres.ts";
 import { migrateToLatest } from "../db/migrate.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
 import { openServerDatabase, startServer } from "../server/server.ts";
-import { INGOT_VERSION } from "../server/version.ts";
+import { INGOT_VERSION } from "../version.ts";
 import { registerImageCommands } from "./image-commands.ts";
 import { registerLabCommands } from "./lab-commands.ts";
 

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import path from "node:path";
+import { LOG_LEVELS, type LogLevel } from "../observability/logger.ts";
 import {
   DHCP_MODES,
   type DhcpConfig,
@@ -11,8 +12,7 @@ import {
   parseIpv4Range,
   parseIpv4Subnet,
   UEFI_BINARIES,
-} from "../boot/dhcp-config.ts";
-import { LOG_LEVELS, type LogLevel } from "../observability/logger.ts";
+} from "./dhcp-config.ts";
 import {
   ConfigError,
   type ConfigSources,

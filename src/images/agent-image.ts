@@ -29,7 +29,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import { INGOT_VERSION } from "../server/version.ts";
+import { INGOT_VERSION } from "../version.ts";
 import {
   AGENT_BUNDLE_IMAGE_PATH,
   AGENT_CMDLINE_KEYS,

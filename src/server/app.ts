@@ -27,8 +27,8 @@ import { OrgScope } from "../inventory/org-scope.ts";
 import type { Logger } from "../observability/logger.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { LifecycleStore } from "../statemachine/store.ts";
+import { INGOT_VERSION } from "../version.ts";
 import { PeriodicJobs } from "./periodic.ts";
-import { INGOT_VERSION } from "./version.ts";
 
 export interface Services {
   readonly identity: IdentityService;

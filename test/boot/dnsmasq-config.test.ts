@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import type { ActiveDhcpConfig, FullDhcpConfig, ProxyDhcpConfig } from "../../src/boot/dhcp-config.ts";
 import {
   configText,
   dnsmasqFiles,
@@ -13,6 +12,7 @@ import {
   renderDnsmasqConfig,
 } from "../../src/boot/dnsmasq-config.ts";
 import { parseDnsmasqLine } from "../../src/boot/dnsmasq-log.ts";
+import type { ActiveDhcpConfig, FullDhcpConfig, ProxyDhcpConfig } from "../../src/config/dhcp-config.ts";
 import { ConfigError } from "../../src/config/options.ts";
 import { loadServerConfig } from "../../src/config/server-config.ts";
 import { runCommand } from "../../src/images/command.ts";

@@ -7,8 +7,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { FullDhcpConfig } from "../../src/boot/dhcp-config.ts";
 import { DnsmasqSupervisor, ipxeChainUrl } from "../../src/boot/dnsmasq.ts";
+import type { FullDhcpConfig } from "../../src/config/dhcp-config.ts";
 import { type Netns, NetworkLab } from "../helpers/netns.ts";
 import { ARCH, captureLogs, tftpGet, type UdhcpcResult, udhcpc } from "./dnsmasq-clients.ts";
 

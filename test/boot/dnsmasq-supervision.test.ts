@@ -9,8 +9,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { FullDhcpConfig } from "../../src/boot/dhcp-config.ts";
 import { type DnsmasqSettings, DnsmasqSupervisor, ipxeChainUrl } from "../../src/boot/dnsmasq.ts";
+import type { FullDhcpConfig } from "../../src/config/dhcp-config.ts";
 import { ConfigError } from "../../src/config/options.ts";
 import { runCommand } from "../../src/images/command.ts";
 import { type Netns, NetworkLab } from "../helpers/netns.ts";
