@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, constants, existsSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { access, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -48,10 +48,13 @@ export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgresHandle> {
   const { dataDir, logger } = options;
-  const clusterDir = path.join(dataDir, "postgres");
   await prepareDataDir(dataDir);
   const releaseLock = acquireLock(path.join(dataDir, "postgres.lock"));
   const log = logger.child({ component: "embedded-postgres" });
+  const clusterDir = await clusterLocation(dataDir, log).catch((error: unknown) => {
+    releaseLock();
+    throw error;
+  });
   const recentOutput: string[] = [];
   const remember = (message: unknown): void => {
     const text = String(message).trim();
@@ -124,20 +127,48 @@ async function prepareDataDir(dataDir: string): Promise<void> {
       `data directory ${dataDir} is not usable: ${(error as NodeJS.ErrnoException).code}`,
     );
   }
-  if (userInfo().uid === 0) await assertTraversableByPostgresUser(dataDir);
 }
 
-/** PostgreSQL refuses to run as root, so as root it runs as `postgres`, which must reach the directory. */
-async function assertTraversableByPostgresUser(dataDir: string): Promise<void> {
-  for (let current = path.resolve(dataDir); ; current = path.dirname(current)) {
+/** Where clusters live when the data directory is out of the postgres user's reach. */
+export const ROOT_CLUSTER_BASE = "/var/lib/ingot/embedded-postgres";
+
+/**
+ * The cluster lives in `<dataDir>/postgres`. PostgreSQL refuses to run as root, so as root it runs as the
+ * `postgres` user, which must be able to enter every directory above the cluster. When it cannot (a checkout
+ * under /root, mode 0700), the cluster goes to a directory of its own under ROOT_CLUSTER_BASE, named after
+ * the data directory, and `<dataDir>/postgres.location` says where: permissions of the operator's
+ * directories are never changed behind their back.
+ */
+async function clusterLocation(dataDir: string, log: Logger): Promise<string> {
+  const pointer = path.join(dataDir, "postgres.location");
+  if (existsSync(pointer)) return (await readFile(pointer, "utf8")).trim();
+  const inside = path.join(dataDir, "postgres");
+  if (userInfo().uid !== 0) return inside;
+  const blocked = await firstUnreachableAncestor(dataDir);
+  if (blocked === undefined) return inside;
+  if (existsSync(path.join(inside, "PG_VERSION"))) {
+    throw new DataDirError(
+      `the postgres user cannot enter ${blocked}, so it cannot reach the cluster in ${inside}; ` +
+        "make the directory traversable (chmod o+x) or move the data directory",
+    );
+  }
+  const digest = createHash("sha256").update(path.resolve(dataDir)).digest("hex").slice(0, 16);
+  const elsewhere = path.join(ROOT_CLUSTER_BASE, digest);
+  await mkdir(elsewhere, { recursive: true, mode: 0o755 });
+  await writeFile(pointer, `${elsewhere}\n`);
+  log.warn(
+    { dataDir, blocked, clusterDir: elsewhere },
+    "the postgres user cannot enter the data directory; the cluster lives elsewhere (see postgres.location)",
+  );
+  return elsewhere;
+}
+
+/** The first directory on the way to `dir` that the postgres user (not owner, not in group) cannot enter. */
+async function firstUnreachableAncestor(dir: string): Promise<string | undefined> {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
     const { mode } = await stat(current);
-    if ((mode & 0o001) === 0) {
-      throw new DataDirError(
-        `data directory ${dataDir}: the postgres user cannot enter ${current} ` +
-          "(PostgreSQL cannot run as root); make it traversable (chmod o+x) or choose another --data-dir",
-      );
-    }
-    if (path.dirname(current) === current) return;
+    if ((mode & 0o001) === 0) return current;
+    if (path.dirname(current) === current) return undefined;
   }
 }
 

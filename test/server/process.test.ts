@@ -134,6 +134,48 @@ describe("ingot server process", () => {
     }
   });
 
+  it("as root, keeps a cluster the postgres user cannot reach in a directory of its own", async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip("only a server running as root runs PostgreSQL as another user");
+      return;
+    }
+    const privateDir = mkdtempSync(path.join(tmpdir(), "ingot-private-"));
+    chmodSync(privateDir, 0o700);
+    const dataDir = path.join(privateDir, "data");
+    let elsewhere = "";
+    try {
+      const first = spawnIngot(["server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir], {
+        INGOT_ADMIN_PASSWORD: "private-dir-password",
+      });
+      const port = await first.listening();
+      elsewhere = readFileSync(path.join(dataDir, "postgres.location"), "utf8").trim();
+      assert.ok(elsewhere.startsWith("/var/lib/ingot/embedded-postgres/"), elsewhere);
+      assert.equal(statSync(privateDir).mode & 0o777, 0o700, "the operator's directory keeps its mode");
+      const cookie = await login(`http://127.0.0.1:${port}`, "private-dir-password");
+      const created = await fetch(`http://127.0.0.1:${port}/api/v1/orgs`, {
+        method: "POST",
+        headers: { "content-type": "application/json", cookie },
+        body: JSON.stringify({ name: "kept-elsewhere", kind: "tenant" }),
+      });
+      assert.equal(created.status, 201);
+      first.kill("SIGTERM");
+      assert.equal(await first.exited(), 0);
+
+      const second = spawnIngot(["server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir]);
+      const port2 = await second.listening();
+      const cookie2 = await login(`http://127.0.0.1:${port2}`, "private-dir-password");
+      const org = await fetch(`http://127.0.0.1:${port2}/api/v1/orgs/kept-elsewhere`, {
+        headers: { cookie: cookie2 },
+      });
+      assert.equal(org.status, 200);
+      second.kill("SIGTERM");
+      assert.equal(await second.exited(), 0);
+    } finally {
+      rmSync(privateDir, { recursive: true, force: true });
+      if (elsewhere !== "") rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it("prints its version", async () => {
     const version = spawnIngot(["version"]);
     assert.equal(await version.exited(), 0);
