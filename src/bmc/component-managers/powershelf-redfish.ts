@@ -5,6 +5,7 @@
  * and the actions and values the shelf advertises; nothing below /redfish/v1 is assumed.
  */
 import { ValidationError } from "../../errors.ts";
+import type { Logger } from "../../observability/logger.ts";
 import { type BmcEndpoint, BmcError, type PowerAction, type PowerState } from "../driver.ts";
 import { type FetchedDocument, mapLimit, RedfishClient } from "../redfish/client.ts";
 import {
@@ -80,8 +81,15 @@ class ShelfConnection {
   constructor(
     readonly endpoint: BmcEndpoint,
     retry: RetryPolicy,
+    logger: Logger | undefined,
   ) {
-    this.transport = new RedfishTransport(endpoint, { retry, maxConcurrentRequests: 4 });
+    this.transport = new RedfishTransport(endpoint, {
+      retry,
+      maxConcurrentRequests: 4,
+      ...(logger !== undefined
+        ? { logger: logger.child({ bmc: endpoint.address, protocol: "redfish" }) }
+        : {}),
+    });
     this.client = new RedfishClient(this.transport, 4);
   }
 
@@ -357,7 +365,7 @@ export class RedfishPowerShelfManager implements ComponentManager {
   private connection(target: ComponentTarget): ShelfConnection {
     return this.connections.get(
       endpointKey(target.id, target.bmc),
-      () => new ShelfConnection(target.bmc, this.retry),
+      () => new ShelfConnection(target.bmc, this.retry, this.support.logger),
     );
   }
 

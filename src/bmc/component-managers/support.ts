@@ -92,7 +92,8 @@ export class ManagerSupport {
       onAbort = () => reject(ended());
       combined.addEventListener("abort", onAbort, { once: true });
     });
-    const running = work(combined);
+    // Async so that a synchronous throw in `work` takes the same path as a rejection.
+    const running = (async () => await work(combined))();
     // Whichever loses the race must not become an unhandled rejection.
     running.catch(() => undefined);
     aborted.catch(() => undefined);

@@ -24,7 +24,8 @@ describe("nvswitch/redfish+ssh against lab NVSwitch trays", () => {
       trays: 3,
       tls: await createLabTls(),
       nvosVersion: "25.02.2553",
-      nvosTiming: { bootMs: 600, fetchMs: 100, installMs: 900, rebootDelayMs: 100 },
+      // Long enough that polls (an SSH login each) see the install run and the switch away while it reboots.
+      nvosTiming: { bootMs: 2_000, fetchMs: 100, installMs: 2_500, rebootDelayMs: 100 },
       bmcTiming: { powerOnDelayMs: 200, powerOffDelayMs: 150, firmwareUpdateMs: 300 },
     });
     registry = labRegistry();

@@ -6,7 +6,8 @@ import { eventually } from "../../helpers/app.ts";
 import { call } from "../redfish/helpers.ts";
 import { connect, connectFailure, exec } from "./ssh.ts";
 
-const NVOS_TIMING = { bootMs: 500, fetchMs: 100, installMs: 700, rebootDelayMs: 100 } as const;
+// The reboot lasts long enough for a test to see the SSH port closed even on a loaded machine.
+const NVOS_TIMING = { bootMs: 1_500, fetchMs: 100, installMs: 700, rebootDelayMs: 100 } as const;
 const BMC_TIMING = { powerOnDelayMs: 200, powerOffDelayMs: 150, firmwareUpdateMs: 300 } as const;
 
 let tls: LabTlsMaterial;
