@@ -181,6 +181,42 @@ export const SERVER_OPTIONS = {
     default: "ipxe.efi" as const,
     parse: parseOneOf(UEFI_BINARIES),
   }),
+  bmcTimeout: option({
+    flag: "--bmc-timeout <seconds>",
+    env: ["INGOT_BMC_TIMEOUT"],
+    description: "deadline of one request to a BMC (an HTTP request, an ipmitool command)",
+    default: 15,
+    parse: parseInteger(1, 300),
+  }),
+  bmcOperationTimeout: option({
+    flag: "--bmc-operation-timeout <seconds>",
+    env: ["INGOT_BMC_OPERATION_TIMEOUT"],
+    description:
+      "deadline of one BMC operation (a power cycle, an inventory read), all its requests together",
+    default: 60,
+    parse: parseInteger(1, 3600),
+  }),
+  inventorySyncInterval: option({
+    flag: "--inventory-sync-interval <seconds>",
+    env: ["INGOT_INVENTORY_SYNC_INTERVAL"],
+    description: "how often the inventory sync reads every BMC and rebuilds the drift records (0: never)",
+    default: 300,
+    parse: parseInteger(0, 7 * 86_400),
+  }),
+};
+
+/** BMC access and the inventory sync. */
+export interface BmcConfig {
+  readonly requestTimeoutMs: number;
+  readonly operationTimeoutMs: number;
+  /** 0: the periodic inventory sync does not run. */
+  readonly inventorySyncIntervalMs: number;
+}
+
+export const DEFAULT_BMC_CONFIG: BmcConfig = {
+  requestTimeoutMs: SERVER_OPTIONS.bmcTimeout.default * 1000,
+  operationTimeoutMs: SERVER_OPTIONS.bmcOperationTimeout.default * 1000,
+  inventorySyncIntervalMs: SERVER_OPTIONS.inventorySyncInterval.default * 1000,
 };
 
 export interface OidcConfig {
@@ -204,6 +240,8 @@ export interface ServerConfig {
   readonly trustProxy: boolean;
   readonly oidc: OidcConfig | undefined;
   readonly dhcp: DhcpConfig;
+  /** Omitted (configs built in code, tests): DEFAULT_BMC_CONFIG. */
+  readonly bmc?: BmcConfig;
   /** INGOT_ADMIN_PASSWORD: never a flag, so it does not show in `ps`. */
   readonly adminPassword: string | undefined;
 }
@@ -250,6 +288,11 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
     trustProxy: values.trustProxy,
     oidc,
     dhcp,
+    bmc: {
+      requestTimeoutMs: values.bmcTimeout * 1000,
+      operationTimeoutMs: values.bmcOperationTimeout * 1000,
+      inventorySyncIntervalMs: values.inventorySyncInterval * 1000,
+    },
     adminPassword: adminPassword === "" ? undefined : adminPassword,
   };
 }

@@ -66,4 +66,5 @@ export const ADVISORY_LOCKS = {
   bootstrap: 7_001_002,
   providerAdmins: 7_001_003,
   enrollment: 7_001_004,
+  inventorySync: 7_001_005,
 } as const;

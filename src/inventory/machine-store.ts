@@ -112,8 +112,9 @@ export interface NewMachine {
   readonly inventory: HardwareInventory;
   readonly probes: Record<string, unknown>;
   readonly inventoryDigest: string;
-  readonly bootMac: string;
-  readonly agentVersion: string;
+  /** null for a machine found through its BMC, before it has booted an agent */
+  readonly bootMac: string | null;
+  readonly agentVersion: string | null;
   readonly expectedMachineId: string | null;
   readonly hardwareSpec: HardwareSpec | null;
   readonly hostname: string | null;

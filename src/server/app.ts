@@ -6,16 +6,26 @@ import { OidcVerifier } from "../auth/oidc.ts";
 import { registerAuthRoutes } from "../auth/routes.ts";
 import { IdentityService, type LoginThrottleLimits } from "../auth/service.ts";
 import { IdentityStore } from "../auth/store.ts";
+import { BmcConnections } from "../bmc/connections.ts";
+import { bmcDriverFactory } from "../bmc/driver-factory.ts";
 import type { CredentialsVault } from "../bmc/vault.ts";
 import { BootService } from "../boot/boot-service.ts";
 import { BootTokens } from "../boot/boot-tokens.ts";
 import { EnrollmentService } from "../boot/enrollment.ts";
 import { registerBootRoutes } from "../boot/routes.ts";
-import type { ServerConfig } from "../config/server-config.ts";
+import { DEFAULT_BMC_CONFIG, type ServerConfig } from "../config/server-config.ts";
 import type { Db } from "../db/database.ts";
 import { pendingMigrations } from "../db/migrate.ts";
 import { createHttpApp, type HttpApp, type ReadinessReport } from "../http/app.ts";
 import { ArtifactStore } from "../images/artifact-store.ts";
+import { registerBmcExploreRoutes } from "../inventory/bmc-explore-routes.ts";
+import { BmcExploreService } from "../inventory/bmc-explore-service.ts";
+import { BmcExploreStore } from "../inventory/bmc-explore-store.ts";
+import { BmcStore } from "../inventory/bmc-store.ts";
+import { registerDriftRoutes } from "../inventory/drift-routes.ts";
+import { DriftService } from "../inventory/drift-service.ts";
+import { DriftStore } from "../inventory/drift-store.ts";
+import { createInventorySyncMetrics, InventorySync } from "../inventory/drift-sync.ts";
 import { registerInventoryRoutes } from "../inventory/inventory-routes.ts";
 import { createInventoryServices, type InventoryServices } from "../inventory/inventory-services.ts";
 import { inventoryDb } from "../inventory/inventory-tables.ts";
@@ -24,6 +34,8 @@ import { registerMachineRoutes } from "../inventory/machine-routes.ts";
 import { MachineService } from "../inventory/machine-service.ts";
 import { MachineStore } from "../inventory/machine-store.ts";
 import { OrgScope } from "../inventory/org-scope.ts";
+import { registerPowerRoutes } from "../inventory/power-routes.ts";
+import { PowerService } from "../inventory/power-service.ts";
 import type { Logger } from "../observability/logger.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { LifecycleStore } from "../statemachine/store.ts";
@@ -39,6 +51,12 @@ export interface Services {
   readonly enrollment: EnrollmentService;
   readonly boot: BootService;
   readonly artifacts: ArtifactStore;
+  /** Open BMC drivers shared by exploration, the power API and the inventory sync. */
+  readonly bmcConnections: BmcConnections;
+  readonly explorer: BmcExploreService;
+  readonly power: PowerService;
+  readonly drift: DriftService;
+  readonly inventorySync: InventorySync;
 }
 
 export interface AssembledApp {
@@ -84,7 +102,8 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
 
   const machineStore = new MachineStore(db);
   const machineLifecycle = new LifecycleStore(db, MachineLifecycle);
-  const machines = new MachineService(db, machineStore, machineLifecycle, new OrgScope(inventoryDb(db)));
+  const orgs = new OrgScope(inventoryDb(db));
+  const machines = new MachineService(db, machineStore, machineLifecycle, orgs);
   const artifacts = ArtifactStore.forDataDir(config.dataDir);
   const bootTokens = new BootTokens(db);
   const boot = new BootService({
@@ -103,6 +122,46 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
     hasBmc: (machineId, trx) => machineStore.hasBmc(machineId, trx),
   });
 
+  const bmcConfig = config.bmc ?? DEFAULT_BMC_CONFIG;
+  const bmcLogger = logger.child({ component: "bmc" });
+  const bmcConnections = new BmcConnections({
+    factory: bmcDriverFactory({ logger: bmcLogger, requestTimeoutMs: bmcConfig.requestTimeoutMs }),
+    operationTimeoutMs: bmcConfig.operationTimeoutMs,
+    logger: bmcLogger,
+  });
+  const bmcObservations = new BmcExploreStore(db);
+  const explorer = new BmcExploreService({
+    db,
+    orgs,
+    store: bmcObservations,
+    machines: machineStore,
+    lifecycle: machineLifecycle,
+    expectedMachines: inventory.expectedMachines,
+    vault: options.vault,
+    connections: bmcConnections,
+    logger: logger.child({ component: "bmc-explore" }),
+  });
+  const power = new PowerService({
+    orgs,
+    machines: machineStore,
+    bmcStore: new BmcStore(inventoryDb(db)),
+    bmcs: inventory.bmcs,
+    observations: bmcObservations,
+    connections: bmcConnections,
+    logger: logger.child({ component: "power" }),
+  });
+  const driftStore = new DriftStore(db);
+  const drift = new DriftService(orgs, driftStore, machines);
+  const inventorySync = new InventorySync({
+    db,
+    store: driftStore,
+    observations: bmcObservations,
+    bmcs: inventory.bmcs,
+    connections: bmcConnections,
+    logger: logger.child({ component: "inventory-sync" }),
+    metrics: createInventorySyncMetrics(metrics.registry),
+  });
+
   const http = await createHttpApp({
     logger,
     metrics,
@@ -115,15 +174,40 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
   registerAuthRoutes(http, identity, audit);
   await registerInventoryRoutes(http, inventory);
   registerMachineRoutes(http, machines);
+  registerBmcExploreRoutes(http, explorer);
+  registerPowerRoutes(http, power);
+  registerDriftRoutes(http, drift);
   await registerBootRoutes(http, { boot, enrollment, artifacts });
 
   const jobs = new PeriodicJobs(logger);
   jobs.every("expired-sessions", 10 * 60_000, () => identity.deleteExpiredSessions());
   jobs.every("expired-boot-tokens", 10 * 60_000, () => bootTokens.deleteExpired());
+  if (bmcConfig.inventorySyncIntervalMs > 0) {
+    jobs.every("inventory-sync", bmcConfig.inventorySyncIntervalMs, () => inventorySync.runCycle());
+  }
+  // A sync cycle in progress stops without writing, and BMC sessions are closed, when the server closes.
+  http.addHook("onClose", async () => {
+    inventorySync.stop();
+    await bmcConnections.close();
+  });
 
   return {
     http,
-    services: { identity, audit, vault: options.vault, inventory, machines, enrollment, boot, artifacts },
+    services: {
+      identity,
+      audit,
+      vault: options.vault,
+      inventory,
+      machines,
+      enrollment,
+      boot,
+      artifacts,
+      bmcConnections,
+      explorer,
+      power,
+      drift,
+      inventorySync,
+    },
     metrics,
     jobs,
   };
