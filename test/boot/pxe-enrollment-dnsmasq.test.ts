@@ -13,7 +13,8 @@ import { AcceleratorDetector, type QemuVm, startVm } from "../../lab/qemu/vm.ts"
 import { DnsmasqSupervisor, ipxeChainUrl } from "../../src/boot/dnsmasq.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { agentImageDataDir } from "../helpers/agent-image.ts";
-import { eventually, startTestApp, type TestApp } from "../helpers/app.ts";
+import { startTestApp, type TestApp } from "../helpers/app.ts";
+import { enrolledMachine } from "../helpers/enrollment.ts";
 import { relayIntoNamespace } from "../helpers/namespace-relay.ts";
 import { NetworkLab } from "../helpers/netns.ts";
 
@@ -97,20 +98,9 @@ describe("PXE enrollment of a QEMU machine through Ingot's dnsmasq (network name
       qemuBinary: qemuInLan,
       accelDetector: new AcceleratorDetector({ qemuBinary: qemuInLan }),
     });
-    const machine = await eventually(
-      async () => {
-        const list = await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines?q=${SERIAL}` });
-        return list.json().items[0] as { id: string } | undefined;
-      },
-      { timeoutMs: 600_000, intervalMs: 1000, what: "the machine to enroll" },
-    ).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}\n--- VM console ---\n${vm?.console.tail(4000) ?? ""}`);
-    });
+    const detail = await enrolledMachine(app, SERIAL, vm);
     t.diagnostic(`VM start to enrolled: ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
-    const detail = (
-      await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${machine.id}` })
-    ).json();
     assert.equal(detail.serialNumber, SERIAL);
     assert.equal(detail.systemUuid, UUID);
     assert.equal(detail.bootMac, MAC);
@@ -121,12 +111,10 @@ describe("PXE enrollment of a QEMU machine through Ingot's dnsmasq (network name
         .sort((a: number, b: number) => a - b),
       [2 * GIB, 4 * GIB],
     );
-    const nic = detail.inventory.nics.find(
-      (candidate: { macAddress?: string }) => candidate.macAddress === MAC,
-    );
+    const nic = detail.inventory.nics.find((candidate) => candidate.macAddress === MAC);
     assert.ok(
-      nic.addresses.some((address: string) => /^10\.99\.0\.(1[0-4]\d|150)\//.test(address)),
-      `the agent's address came from dnsmasq's range: ${JSON.stringify(nic.addresses)}`,
+      (nic?.addresses ?? []).some((address) => /^10\.99\.0\.(1[0-4]\d|150)\//.test(address)),
+      `the agent's address came from dnsmasq's range: ${JSON.stringify(nic?.addresses)}`,
     );
   });
 });

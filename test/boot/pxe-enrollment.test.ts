@@ -10,7 +10,8 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { AcceleratorDetector, type QemuVm, startVm } from "../../lab/qemu/vm.ts";
 import { agentImageDataDir } from "../helpers/agent-image.ts";
-import { eventually, startTestApp, type TestApp } from "../helpers/app.ts";
+import { startTestApp, type TestApp } from "../helpers/app.ts";
+import { enrolledMachine } from "../helpers/enrollment.ts";
 
 const GIB = 1024 ** 3;
 const SERIAL = "PXE-E2E-0001";
@@ -45,31 +46,15 @@ describe("PXE enrollment of a QEMU machine (QEMU user networking)", () => {
       serialLog: path.join(workDir, "serial.log"),
       accelDetector: new AcceleratorDetector(),
     });
-    const consoleTail = () => vm?.console.tail(4000) ?? "";
-    const machine = await eventually(
-      async () => {
-        const list = await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines?q=${SERIAL}` });
-        return list.json().items[0] as { id: string } | undefined;
-      },
-      { timeoutMs: 600_000, intervalMs: 1000, what: "the machine to enroll" },
-    ).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}\n--- VM console ---\n${consoleTail()}`);
-    });
+    const detail = await enrolledMachine(app, SERIAL, vm);
     t.diagnostic(
       `VM start to enrolled: ${((performance.now() - started) / 1000).toFixed(1)} s (${vm.accel.accel})`,
     );
 
-    const detail = (
-      await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${machine.id}` })
-    ).json();
     assert.equal(detail.serialNumber, SERIAL);
     assert.equal(detail.systemUuid, UUID);
     assert.equal(detail.bootMac, MAC);
-    assert.ok(
-      detail.interfaces.some(
-        (nic: { macAddress: string; isBoot: boolean }) => nic.macAddress === MAC && nic.isBoot,
-      ),
-    );
+    assert.ok(detail.interfaces.some((nic) => nic.macAddress === MAC && nic.isBoot));
     assert.equal(detail.summary.cpuThreads, 2);
     assert.ok(
       detail.summary.memoryBytes > 0.8 * GIB && detail.summary.memoryBytes <= GIB,
@@ -82,6 +67,6 @@ describe("PXE enrollment of a QEMU machine (QEMU user networking)", () => {
       [3 * GIB, 5 * GIB],
     );
     assert.equal(detail.state.kind, "enrolled");
-    await vm.waitForConsole(new RegExp(`enrolled as ${machine.id}`), { timeoutMs: 60_000 });
+    await vm.waitForConsole(new RegExp(`enrolled as ${detail.id}`), { timeoutMs: 60_000 });
   });
 });

@@ -1,6 +1,8 @@
+import type { QemuVm } from "../../lab/qemu/vm.ts";
 import { AGENT_IMAGE_CURRENT, agentImageArtifactNames } from "../../src/images/agent-image.ts";
 import { ArtifactStore } from "../../src/images/artifact-store.ts";
 import type { EnrollmentRequest } from "../../src/protocol/enrollment.ts";
+import { eventually, type TestApp } from "./app.ts";
 
 export interface MachineSketch {
   readonly serial?: string;
@@ -92,4 +94,39 @@ export function tokenFromScript(script: string): string {
   const token = /ingot\.token=(\S+)/.exec(script)?.[1];
   if (token === undefined) throw new Error(`no boot token in script:\n${script}`);
   return token;
+}
+
+/**
+ * Waits until a machine with this serial has enrolled (up to ten minutes: a PXE boot under software
+ * emulation is slow) and returns its details from the API; on timeout the error carries the VM's console.
+ */
+export async function enrolledMachine(app: TestApp, serial: string, vm: QemuVm): Promise<MachineDetailJson> {
+  const machine = await eventually(
+    async () => {
+      const list = await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines?q=${serial}` });
+      return list.json().items[0] as { id: string } | undefined;
+    },
+    { timeoutMs: 600_000, intervalMs: 1000, what: `machine ${serial} to enroll` },
+  ).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}\n--- VM console ---\n${vm.console.tail(4000)}`);
+  });
+  return (await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${machine.id}` })).json();
+}
+
+/** The parts of GET /machines/{id} the end-to-end tests look at. */
+export interface MachineDetailJson {
+  readonly id: string;
+  readonly serialNumber: string;
+  readonly systemUuid: string;
+  readonly bootMac: string;
+  readonly state: { readonly kind: string };
+  readonly summary: {
+    readonly cpuThreads: number;
+    readonly memoryBytes: number;
+    readonly disks: ReadonlyArray<{ readonly sizeBytes: number }>;
+  };
+  readonly interfaces: ReadonlyArray<{ readonly macAddress: string; readonly isBoot: boolean }>;
+  readonly inventory: {
+    readonly nics: ReadonlyArray<{ readonly macAddress?: string; readonly addresses: string[] }>;
+  };
 }
