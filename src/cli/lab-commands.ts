@@ -1,11 +1,14 @@
 /**
  * `ingot lab …`: simulated and virtual hardware for trying Ingot out and for tests.
- * `lab vm` starts one QEMU machine that PXE-boots from a running Ingot server, with its console on stdout.
+ * `lab run` (the default: `ingot lab --machines 20 …`) starts simulated BMCs and registers them with a
+ * running server through its API; `lab vm` starts one QEMU machine that PXE-boots from a running Ingot
+ * server, with its console on stdout.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Command } from "commander";
+import { type FleetTlsMode, renderFleetTable, startLabFleet } from "../../lab/fleet/index.ts";
 import { AcceleratorDetector, startVm } from "../../lab/qemu/vm.ts";
-import { ConfigError, parseInteger, parseUrl } from "../config/options.ts";
+import { ConfigError, parseInteger, parseOneOf, parseUrl } from "../config/options.ts";
 
 interface LabVmFlags {
   readonly server: string;
@@ -17,11 +20,52 @@ interface LabVmFlags {
   readonly exitAfterEnroll?: boolean;
 }
 
+interface LabRunFlags {
+  readonly machines: string;
+  readonly ipmi: string;
+  readonly server: string;
+  readonly token?: string;
+  readonly org: string;
+  readonly vendor: string;
+  readonly tls: string;
+  readonly seed?: string;
+  readonly fast?: boolean;
+}
+
+/** Power transitions of `--fast` lab machines: quick enough for a demo, slow enough to be seen. */
+const FAST_TIMING = {
+  powerOnDelayMs: 300,
+  powerOffDelayMs: 200,
+  gracefulShutdownMs: 300,
+  firmwareUpdateMs: 2_000,
+};
+
 /** QEMU user networking shows the host's loopback to the guest as this address. */
 const HOST_FROM_GUEST = "10.0.2.2";
 
 export function registerLabCommands(program: Command): void {
   const lab = program.command("lab").description("simulated and virtual hardware");
+  lab
+    .command("run", { isDefault: true })
+    .description(
+      "start simulated machines (Redfish BMCs, optionally IPMI) and register them with a running server; " +
+        "Ctrl+C stops them",
+    )
+    .option("--machines <n>", "simulated Redfish machines", "4")
+    .option("--ipmi <n>", "simulated IPMI machines (OpenIPMI's ipmi_sim)", "0")
+    .option("--server <url>", "the Ingot server", "http://127.0.0.1:8080")
+    .option("--token <token>", "API token of a provider admin of the org [env: INGOT_TOKEN]")
+    .option("--org <org>", "org the BMCs are registered in", "default")
+    .option("--vendor <vendor>", "BMC personality: openbmc, ilo5 or mixed", "mixed")
+    .option(
+      "--tls <mode>",
+      "ca: the server verifies the BMCs against the lab CA; insecure: accepts them",
+      "ca",
+    )
+    .option("--seed <n>", "reproducible serials, UUIDs and MACs")
+    .option("--fast", "power transitions in a fraction of a second instead of seconds")
+    .allowExcessArguments(false)
+    .action(async (flags: LabRunFlags) => await runLabFleet(flags));
   lab
     .command("vm")
     .description("start a QEMU machine that PXE-boots from a local Ingot server; its console goes to stdout")
@@ -34,6 +78,56 @@ export function registerLabCommands(program: Command): void {
     .option("--exit-after-enroll", "stop the VM and exit once the agent has enrolled")
     .allowExcessArguments(false)
     .action(async (flags: LabVmFlags) => await runLabVm(flags));
+}
+
+async function runLabFleet(flags: LabRunFlags): Promise<void> {
+  const server = checked("--server", () => parseUrl(["http:", "https:"])(flags.server));
+  const machines = checked("--machines", () => parseInteger(0, 1000)(flags.machines));
+  const ipmi = checked("--ipmi", () => parseInteger(0, 64)(flags.ipmi));
+  const vendor = checked("--vendor", () => parseOneOf(["openbmc", "ilo5", "mixed"] as const)(flags.vendor));
+  const tls: FleetTlsMode = checked("--tls", () => parseOneOf(["ca", "insecure"] as const)(flags.tls));
+  const seed =
+    flags.seed === undefined ? undefined : checked("--seed", () => parseInteger(0, 65_535)(flags.seed ?? ""));
+  const token = flags.token ?? process.env.INGOT_TOKEN;
+  if (token === undefined || token === "") {
+    throw new ConfigError([
+      "--token: an API token of a provider admin is needed (POST /api/v1/auth/tokens), or set INGOT_TOKEN",
+    ]);
+  }
+  if (machines + ipmi === 0) throw new ConfigError(["--machines/--ipmi: start at least one machine"]);
+  process.stderr.write(`ingot lab: starting ${machines} Redfish and ${ipmi} IPMI machines for ${server}\n`);
+  const fleet = await startLabFleet({
+    server,
+    token,
+    org: flags.org,
+    machines,
+    ipmi,
+    vendor,
+    tls,
+    ...(seed !== undefined ? { seed } : {}),
+    ...(flags.fast === true ? { timing: FAST_TIMING } : {}),
+    onAgentOutcome: (outcome, bmc) => {
+      const who = `${bmc.identity.hostName} (${bmc.identity.serial})`;
+      const what =
+        outcome.kind === "enrolled"
+          ? `enrolled as machine ${outcome.machineId} (${outcome.state}); agent told to ${outcome.next}`
+          : outcome.kind === "local-disk"
+            ? "booted from the network; the server sent it to its local disk"
+            : `network boot failed: ${outcome.error}`;
+      process.stderr.write(`ingot lab: ${who} ${what}\n`);
+    },
+  });
+  process.stdout.write(`${renderFleetTable(fleet.members)}\n`);
+  process.stderr.write(
+    `ingot lab: ${fleet.members.length} machines registered in org ${flags.org}. Power one on with a PXE ` +
+      "boot override through the API and its simulated agent enrolls it. Ctrl+C stops the lab.\n",
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  process.stderr.write("ingot lab: stopping\n");
+  await fleet.stop();
 }
 
 async function runLabVm(flags: LabVmFlags): Promise<void> {
