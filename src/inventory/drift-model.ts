@@ -220,7 +220,7 @@ export function computeDrift(input: DriftInput): DriftRecord[] {
       });
     }
     const diffs = [
-      ...(expected !== undefined ? expectedDiffs(expected, inventory) : []),
+      ...(expected !== undefined ? expectedDiffs(expected, inventory, bmc.mac) : []),
       ...(machine !== undefined ? identityDiffs(machine, inventory) : []),
     ];
     if (diffs.length > 0) {
@@ -312,13 +312,24 @@ function describeComponent(component: DriftComponent): string {
   return `${component.type} component ${component.name ?? component.serial}`;
 }
 
-/** The expected machine's serial and spec held against the BMC's view; only what the BMC reports. */
-export function expectedDiffs(expected: DriftExpected, inventory: OutOfBandInventory): FieldDiff[] {
+/**
+ * The expected machine's serial, BMC MAC and spec held against the BMC's view (and the MAC it is
+ * registered under); only what the BMC reports is checked.
+ */
+export function expectedDiffs(
+  expected: DriftExpected,
+  inventory: OutOfBandInventory,
+  bmcMac: string,
+): FieldDiff[] {
   const diffs: FieldDiff[] = [];
   const expectedSerial = known(expected.serial);
   const actualSerial = known(inventory.serial);
   if (expectedSerial !== undefined && actualSerial !== undefined && !same(expectedSerial, actualSerial)) {
     diffs.push({ field: "serial", expected: expectedSerial, actual: actualSerial, rule: "equal" });
+  }
+  const expectedMac = expected.bmcMac === null ? undefined : normalizeMac(expected.bmcMac);
+  if (expectedMac !== undefined && expectedMac !== bmcMac) {
+    diffs.push({ field: "bmcMac", expected: expectedMac, actual: bmcMac, rule: "equal" });
   }
   const spec = expected.spec;
   if (spec === null) return diffs;
