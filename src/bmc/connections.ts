@@ -207,9 +207,22 @@ function keyOf(target: BmcTarget): string {
         endpoint.port ?? null,
         endpoint.username,
         endpoint.password,
-        endpoint.tls ?? null,
+        // Field by field: the same policy read back from jsonb has its keys in another order.
+        tlsKey(endpoint.tls),
         endpoint.timeoutMs ?? null,
       ]),
     )
     .digest("hex");
+}
+
+function tlsKey(tls: BmcTarget["endpoint"]["tls"]): unknown[] {
+  if (tls === undefined) return ["verify"];
+  switch (tls.mode) {
+    case "verify":
+      return ["verify", tls.ca ?? null];
+    case "pinned":
+      return ["pinned", tls.sha256Fingerprint];
+    case "insecure-allow-self-signed":
+      return ["insecure-allow-self-signed"];
+  }
 }

@@ -139,7 +139,9 @@ describe("BMC connections", () => {
     const connections = new BmcConnections({ factory: bmcDriverFactory() });
     try {
       assert.equal(await connections.use(target(0), "read power", readPower), "off");
-      assert.equal(await connections.use(target(0), "read power", readPower), "off");
+      // The same policy read back from jsonb comes with its keys in another order.
+      const reordered = { ca: lab.tls.caCert, mode: "verify" as const };
+      assert.equal(await connections.use(target(0, { tls: reordered }), "read power", readPower), "off");
       await Promise.all([
         connections.use(target(0), "read power", readPower),
         connections.use(target(0), "read power", readPower),
