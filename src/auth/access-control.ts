@@ -98,7 +98,7 @@ async function recordAudit(
     await deps.audit.record({
       actor: principal?.name ?? request.auditActor ?? "anonymous",
       actorKind: principal?.kind ?? "anonymous",
-      orgName: orgParam(request) ?? request.auditOrg ?? principal?.memberships[0]?.org ?? null,
+      orgName: orgParam(request) ?? request.auditOrg ?? soleOrg(principal) ?? null,
       action: request.routeOptions.schema?.operationId ?? `${request.method} ${request.routeOptions.url}`,
       target,
       result: reply.statusCode < 400 ? "success" : "failure",
@@ -110,6 +110,15 @@ async function recordAudit(
   } catch (error) {
     deps.logger.error({ err: error, requestId: request.id }, "audit entry could not be written");
   }
+}
+
+/**
+ * The org an action outside any `{org}` path belongs to: the caller's only org. A caller with several has
+ * none, and the entry goes to the provider's view (entries without an org), never to one of their tenants.
+ */
+function soleOrg(principal: Principal | undefined): string | undefined {
+  const orgs = new Set(principal?.memberships.map((membership) => membership.org));
+  return orgs.size === 1 ? [...orgs][0] : undefined;
 }
 
 function bearerToken(request: FastifyRequest): string | undefined {

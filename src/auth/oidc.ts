@@ -42,7 +42,7 @@ export class OidcVerifier {
     try {
       const { payload } = await jwtVerify(token, jwks, {
         issuer: this.config.issuer,
-        ...(this.config.audience !== undefined ? { audience: this.config.audience } : {}),
+        audience: this.config.audience,
       });
       return payload;
     } catch (error) {

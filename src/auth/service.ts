@@ -1,6 +1,7 @@
 import { Type } from "typebox";
 import {
   ConflictError,
+  ForbiddenError,
   NotFoundError,
   RateLimitedError,
   UnauthenticatedError,
@@ -88,6 +89,9 @@ export interface IdentityServiceOptions {
   readonly loginThrottle?: LoginThrottleLimits;
 }
 
+/** restrict_violation and foreign_key_violation: rows elsewhere still refer to the one being deleted. */
+const STILL_REFERENCED = new Set(["23001", "23503"]);
+
 const NameCursor = Type.Object({ name: Type.String() });
 const TokenCursor = Type.Object({ createdAt: Type.String(), id: Type.String() });
 
@@ -111,24 +115,32 @@ export class IdentityService {
    * Creates the provider org `default` and the user `admin` on first start. Safe when replicas start
    * together: inserts that lose the race do nothing. Returns the password only if this call generated it.
    */
+  /**
+   * Creates the provider org `default` and the user `admin` on the very first start, and never again (an
+   * operator who deletes `admin` keeps it deleted). Safe when replicas start together: only the one whose
+   * insert of the org wins goes on. A generated password is handed to `persist` before the transaction
+   * commits, so it cannot be lost between the two.
+   */
   async bootstrap(
     adminPassword: string | undefined,
+    persist: (generatedPassword: string) => Promise<void> = async () => {},
   ): Promise<{ generatedAdminPassword: string | undefined }> {
     return await this.store.transaction(async (store) => {
-      const org =
-        (await store.insertOrg({
-          name: DEFAULT_PROVIDER_ORG,
-          kind: "provider",
-          displayName: "Default provider",
-        })) ?? (await store.findOrg(DEFAULT_PROVIDER_ORG));
+      const org = await store.insertOrg({
+        name: DEFAULT_PROVIDER_ORG,
+        kind: "provider",
+        displayName: "Default provider",
+      });
+      if (org === undefined) return { generatedAdminPassword: undefined };
       const password = adminPassword ?? generatePassword();
       const admin = await store.insertUser({
         username: BOOTSTRAP_ADMIN,
         displayName: "Administrator",
         passwordHash: await hashPassword(password),
       });
-      if (admin === undefined || org === undefined) return { generatedAdminPassword: undefined };
+      if (admin === undefined) throw new Error(`user ${BOOTSTRAP_ADMIN} exists before its org was created`);
       await store.upsertMembership(admin.id, org, "provider-admin");
+      if (adminPassword === undefined) await persist(password);
       this.logger.info({ org: org.name, user: admin.username }, "bootstrapped provider org and admin user");
       return { generatedAdminPassword: adminPassword === undefined ? password : undefined };
     });
@@ -142,16 +154,18 @@ export class IdentityService {
     const username = usernameInput.toLowerCase();
     const userKey = `user:${username}`;
     const addressKey = `address:${address}`;
-    await this.assertNotThrottled(userKey, this.throttle.perUser);
-    await this.assertNotThrottled(addressKey, this.throttle.perAddress);
+    const window = this.throttle.windowSeconds;
+    const perUser = await this.store.reserveLoginAttempt(userKey, window);
+    const perAddress = await this.store.reserveLoginAttempt(addressKey, window);
+    if (perUser.attempts > this.throttle.perUser) throw this.throttled(perUser.windowStartedAt);
+    if (perAddress.attempts > this.throttle.perAddress) throw this.throttled(perAddress.windowStartedAt);
     const user = await this.store.findUserByName(username);
     const passwordOk = await verifyPassword(user?.password_hash, password);
     if (user === undefined || !passwordOk || user.disabled) {
-      await this.store.recordLoginFailure(userKey, this.throttle.windowSeconds);
-      await this.store.recordLoginFailure(addressKey, this.throttle.windowSeconds);
       throw new UnauthenticatedError("invalid username or password");
     }
     await this.store.clearLoginFailures(userKey);
+    await this.store.releaseLoginAttempt(addressKey);
     const secret = newSecret();
     const expiresAt = new Date(Date.now() + this.sessionTtlSeconds * 1000);
     const sessionId = await this.store.insertSession({
@@ -164,14 +178,16 @@ export class IdentityService {
     return { cookie: formatSessionCookie(sessionId, secret.secret), expiresAt, principal };
   }
 
-  private async assertNotThrottled(key: string, limit: number): Promise<void> {
-    const state = await this.store.loginFailures(key, this.throttle.windowSeconds);
-    if (state === undefined || state.failures < limit) return;
+  private throttled(windowStartedAt: Date): RateLimitedError {
     const retryAfter = Math.max(
       1,
-      Math.ceil((state.windowStartedAt.getTime() + this.throttle.windowSeconds * 1000 - Date.now()) / 1000),
+      Math.ceil((windowStartedAt.getTime() + this.throttle.windowSeconds * 1000 - Date.now()) / 1000),
     );
-    throw new RateLimitedError("auth.login_throttled", "too many failed logins; try again later", retryAfter);
+    return new RateLimitedError(
+      "auth.login_throttled",
+      "too many failed logins; try again later",
+      retryAfter,
+    );
   }
 
   async logout(principal: Principal): Promise<void> {
@@ -256,6 +272,9 @@ export class IdentityService {
     if (principal.userId === null) {
       throw new ValidationError("token.needs_user", "OIDC callers cannot mint API tokens", "body");
     }
+    // A leaked short-lived token must not be able to turn itself into a permanent one.
+    if (principal.kind === "token")
+      throw new ForbiddenError("API tokens cannot create API tokens; log in to create one");
     if (expiresAt !== undefined && expiresAt.getTime() <= Date.now()) {
       throw new ValidationError("token.expiry_in_past", "must be in the future", "body.expiresAt");
     }
@@ -342,7 +361,15 @@ export class IdentityService {
         throw new ConflictError("org.last_provider", "the last provider org cannot be deleted");
       }
       await this.assertProviderAdminRemains(store, { orgId: org.id });
-      await store.deleteOrg(name);
+      await store.deleteOrg(name).catch((error: unknown) => {
+        if (STILL_REFERENCED.has(String((error as { code?: string }).code))) {
+          throw new ConflictError(
+            "org.not_empty",
+            `org ${name} still owns resources (sites, racks, machines…)`,
+          );
+        }
+        throw error;
+      });
     });
   }
 

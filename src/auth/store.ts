@@ -363,29 +363,34 @@ export class IdentityStore {
       .execute();
   }
 
-  /** Failures recorded for `key` in the window that is open now (a window older than `windowSeconds` is over). */
-  async loginFailures(
+  /**
+   * Counts a login attempt against `key` before the password is checked, in one statement, so concurrent
+   * guesses cannot all pass a check made before any of them is recorded. Returns the attempts in the
+   * window that is open now (a window older than `windowSeconds` starts over).
+   */
+  async reserveLoginAttempt(
     key: string,
     windowSeconds: number,
-  ): Promise<{ failures: number; windowStartedAt: Date } | undefined> {
-    const row = await this.db
-      .selectFrom("login_throttle")
-      .select(["failures", "window_started_at"])
-      .where("key", "=", key)
-      .where("window_started_at", ">", sql<Date>`now() - make_interval(secs => ${windowSeconds})`)
-      .executeTakeFirst();
-    return row === undefined ? undefined : { failures: row.failures, windowStartedAt: row.window_started_at };
-  }
-
-  async recordLoginFailure(key: string, windowSeconds: number): Promise<void> {
-    await sql`
+  ): Promise<{ attempts: number; windowStartedAt: Date }> {
+    const result = await sql<{ failures: number; window_started_at: Date }>`
       INSERT INTO login_throttle (key, window_started_at, failures) VALUES (${key}, now(), 1)
       ON CONFLICT (key) DO UPDATE SET
         failures = CASE WHEN login_throttle.window_started_at > now() - make_interval(secs => ${windowSeconds})
                         THEN login_throttle.failures + 1 ELSE 1 END,
         window_started_at = CASE WHEN login_throttle.window_started_at > now() - make_interval(secs => ${windowSeconds})
                                  THEN login_throttle.window_started_at ELSE now() END
+      RETURNING failures, window_started_at
     `.execute(this.db);
+    const row = result.rows[0];
+    if (row === undefined) throw new Error("login attempt was not recorded");
+    return { attempts: row.failures, windowStartedAt: row.window_started_at };
+  }
+
+  /** Gives back an attempt that succeeded, so successful logins do not use up an address's allowance. */
+  async releaseLoginAttempt(key: string): Promise<void> {
+    await sql`UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = ${key}`.execute(
+      this.db,
+    );
   }
 
   async clearLoginFailures(key: string): Promise<void> {

@@ -14,3 +14,13 @@ export async function knownBootMacs(db: Db, signal: AbortSignal): Promise<string
   `.execute(db);
   return result.rows.map((row) => row.mac);
 }
+
+/** Whether one MAC is on the allowlist `knownBootMacs` lists (asked per boot request, so not the whole list). */
+export async function isKnownBootMac(db: Db, mac: string): Promise<boolean> {
+  const result = await sql<{ known: boolean }>`
+    SELECT EXISTS (SELECT 1 FROM machine_interfaces WHERE mac_address = ${mac})
+      OR EXISTS (SELECT 1 FROM bmcs WHERE mac_address = ${mac})
+      OR EXISTS (SELECT 1 FROM expected_machines WHERE bmc_mac = ${mac}) AS known
+  `.execute(db);
+  return result.rows[0]?.known === true;
+}

@@ -33,6 +33,11 @@ export interface BootServiceDeps {
   readonly logger: Logger;
   /** Base URL machines reach the server at; known only once the server listens. */
   readonly publicUrl: () => string;
+  /**
+   * With the DHCP allowlist on, only MACs Ingot knows may boot the agent: an unknown machine on a static
+   * address gets the local disk and no token. Absent: every MAC may enroll.
+   */
+  readonly isKnownMac?: (mac: string) => Promise<boolean>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -68,6 +73,15 @@ export class BootService {
         return { script, plan };
       }
       case "agent": {
+        if (
+          machine === undefined &&
+          this.deps.isKnownMac !== undefined &&
+          !(await this.deps.isKnownMac(mac))
+        ) {
+          log.warn("boot: unknown MAC refused by the allowlist");
+          const reason = "this MAC is not on the boot allowlist";
+          return { script: localDiskScript(reason), plan: { kind: "local-disk", reason } };
+        }
         const manifest = await this.agentImage();
         if (manifest === undefined) {
           log.warn("boot: no agent image has been built (run `ingot image build-agent`)");

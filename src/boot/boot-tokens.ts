@@ -32,19 +32,18 @@ export class BootTokens {
     this.db = db.withTables<BootTokenTables>();
   }
 
+  /** A new token for the MAC; earlier ones for the same MAC and purpose stop working (one live token per MAC). */
   async issue(mac: string, purpose: BootTokenPurpose, ttlSeconds = BOOT_TOKEN_TTL_SECONDS): Promise<string> {
     const secret = newSecret();
-    const row = await this.db
-      .insertInto("boot_tokens")
-      .values({
-        mac_address: mac,
-        purpose,
-        secret_hash: secret.hash,
-        expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
-      })
-      .returning("id")
-      .executeTakeFirstOrThrow();
-    return `bt_${row.id.replaceAll("-", "")}_${secret.secret}`;
+    const result = await sql<{ id: string }>`
+      WITH replaced AS (DELETE FROM boot_tokens WHERE mac_address = ${mac} AND purpose = ${purpose})
+      INSERT INTO boot_tokens (mac_address, purpose, secret_hash, expires_at)
+      VALUES (${mac}, ${purpose}, ${secret.hash}, now() + make_interval(secs => ${ttlSeconds}))
+      RETURNING id
+    `.execute(this.db);
+    const id = result.rows[0]?.id;
+    if (id === undefined) throw new Error("boot token was not stored");
+    return `bt_${id.replaceAll("-", "")}_${secret.secret}`;
   }
 
   /** Checks a token against the MAC the agent says it booted from; throws 401 unless all matches. */

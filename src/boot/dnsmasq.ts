@@ -654,7 +654,8 @@ function acquireLock(lockFile: string): () => void {
         throw new DnsmasqError(`cannot lock ${lockFile}: ${errorMessage(error)}`);
       }
       const holder = Number(readFileIfExists(lockFile)?.trim());
-      if (Number.isInteger(holder) && holder > 0 && processIsAlive(holder)) {
+      // Our own pid (a container restarts as pid 1 every time) or a dead one: a lock left by a crash.
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsAlive(holder)) {
         throw new DnsmasqError(`${path.dirname(lockFile)} is in use by another Ingot server (pid ${holder})`);
       }
       if (existsSync(lockFile)) unlinkSync(lockFile);

@@ -17,6 +17,7 @@ import type { AgentInstruction, EnrollmentRequest, EnrollmentResponse } from "..
 import { MAC_ADDRESS_PATTERN } from "../protocol/inventory.ts";
 import type { LifecycleStore } from "../statemachine/store.ts";
 import type { BootTokens } from "./boot-tokens.ts";
+import { planBoot } from "./ipxe.ts";
 
 const MAC = new RegExp(MAC_ADDRESS_PATTERN);
 
@@ -33,6 +34,8 @@ export interface EnrollmentDeps {
 /** The pre-registered machine an enrolling machine turned out to be, with the spec it is expected to meet. */
 interface ExpectedMatch {
   readonly id: string;
+  /** The machine already linked to this expected machine, if any. */
+  readonly linkedMachineId: string | null;
   readonly orgId: string;
   readonly matchedBy: "serial" | "bmc_mac";
   readonly spec: HardwareSpec | null;
@@ -50,8 +53,12 @@ async function expectedMatch(
     bmcMac,
   });
   if (match === undefined) return undefined;
+  const linked = await sql<{
+    id: string;
+  }>`SELECT id FROM machines WHERE expected_machine_id = ${match.row.id}`.execute(trx);
   return {
     id: match.row.id,
+    linkedMachineId: linked.rows[0]?.id ?? null,
     orgId: match.row.org_id,
     matchedBy: serial !== null && match.row.serial_number === serial ? "serial" : "bmc_mac",
     spec: match.spec,
@@ -82,7 +89,12 @@ export class EnrollmentService {
     return await this.deps.db.transaction().execute(async (trx) => {
       await sql`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.enrollment})`.execute(trx);
       const existing = await this.findExisting(identity, trx);
-      const expected = await expectedMatch(identity.serial, request.inventory.bmc?.macAddress, trx);
+      const match = await expectedMatch(identity.serial, request.inventory.bmc?.macAddress, trx);
+      // An expected machine describes one machine: another that matches it too (a shared BMC MAC) is not it.
+      const expected =
+        match !== undefined && (match.linkedMachineId === null || match.linkedMachineId === existing?.id)
+          ? match
+          : undefined;
       const machineId =
         existing === undefined
           ? await this.create(request, identity, digest, expected, trx)
@@ -177,10 +189,13 @@ export class EnrollmentService {
     expected: ExpectedMatch | undefined,
     trx: Db,
   ): Promise<string> {
-    if (existing.state.kind === "retired") {
+    // Only a machine Ingot boots into the agent may report its hardware; anything else (held, ready,
+    // deployed, retired) is never handed a boot token for itself, so a report about it is refused.
+    if (planBoot({ state: existing.state, bootImage: existing.boot_image }).kind !== "agent") {
       throw new ConflictError(
-        "enrollment.machine_retired",
-        `machine ${existing.id} is retired; it cannot enroll again`,
+        "enrollment.not_allowed",
+        `machine ${existing.id} is ${existing.state.kind}; only enrolled or vetting machines report their hardware`,
+        { machineId: existing.id, state: existing.state.kind },
       );
     }
     const expectedId = expected?.id ?? existing.expected_machine_id;

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import path from "node:path";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.ts";
@@ -81,12 +82,13 @@ export const SERVER_OPTIONS = {
     default: 43_200,
     parse: parseInteger(60, 30 * 86_400),
   }),
-  trustProxy: option({
-    flag: "--trust-proxy <bool>",
+  trustProxy: option<TrustProxy>({
+    flag: "--trust-proxy <proxies>",
     env: ["INGOT_TRUST_PROXY"],
-    description: "trust X-Forwarded-* headers from a reverse proxy",
+    description:
+      "reverse proxies whose X-Forwarded-* headers count: false, how many sit in front (1), or their addresses/CIDRs",
     default: false,
-    parse: parseBoolean,
+    parse: parseTrustProxy,
   }),
   oidcIssuer: option<string>({
     flag: "--oidc-issuer <url>",
@@ -219,9 +221,32 @@ export const DEFAULT_BMC_CONFIG: BmcConfig = {
   inventorySyncIntervalMs: SERVER_OPTIONS.inventorySyncInterval.default * 1000,
 };
 
+/** false, a hop count, or the addresses of the proxies: never "trust everyone", which lets clients pick their address. */
+export type TrustProxy = false | number | readonly string[];
+
+function parseTrustProxy(raw: string): TrustProxy {
+  const text = raw.trim().toLowerCase();
+  if (["false", "no", "off", "0"].includes(text)) return false;
+  if (["true", "yes", "on"].includes(text)) {
+    throw new Error(
+      "true would believe any client's X-Forwarded-For; give the number of proxies in front (e.g. 1) or their addresses",
+    );
+  }
+  if (/^\d+$/.test(text)) return parseInteger(1, 16)(text);
+  const proxies = parseList(raw);
+  for (const proxy of proxies) {
+    const [address = "", prefix] = proxy.split("/");
+    const family = isIP(address);
+    const prefixOk =
+      prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !prefixOk) throw new Error(`not an address or CIDR: "${proxy}"`);
+  }
+  return proxies;
+}
+
 export interface OidcConfig {
   readonly issuer: string;
-  readonly audience: string | undefined;
+  readonly audience: string;
   readonly jwksUrl: string | undefined;
   readonly org: { readonly static: string } | { readonly claim: string };
   readonly roles: { readonly static: readonly string[] } | { readonly claim: string };
@@ -237,7 +262,7 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
   readonly bodyLimit: number;
   readonly sessionTtlSeconds: number;
-  readonly trustProxy: boolean;
+  readonly trustProxy: TrustProxy;
   readonly oidc: OidcConfig | undefined;
   readonly dhcp: DhcpConfig;
   /** Omitted (configs built in code, tests): DEFAULT_BMC_CONFIG. */
@@ -313,6 +338,9 @@ function oidcConfig(
     if (anyOidc) problems.push("--oidc-* settings need --oidc-issuer");
     return undefined;
   }
+  // Without an audience, any token the issuer minted for any other application would be accepted.
+  if (values.oidcAudience === undefined)
+    problems.push("OIDC needs --oidc-audience (the client id tokens are minted for)");
   if ((values.oidcOrg === undefined) === (values.oidcOrgClaim === undefined)) {
     problems.push("OIDC needs exactly one of --oidc-org or --oidc-org-claim");
   }
@@ -321,7 +349,7 @@ function oidcConfig(
   }
   return {
     issuer: values.oidcIssuer,
-    audience: values.oidcAudience,
+    audience: values.oidcAudience ?? "",
     jwksUrl: values.oidcJwksUrl,
     org: values.oidcOrg !== undefined ? { static: values.oidcOrg } : { claim: values.oidcOrgClaim ?? "" },
     roles:

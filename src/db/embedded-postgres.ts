@@ -281,7 +281,7 @@ function acquireLock(lockFile: string): () => void {
         throw new DataDirError(`cannot lock ${lockFile}: ${(error as NodeJS.ErrnoException).code}`);
       }
       const holder = Number(readFileSync(lockFile, "utf8").trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isNodeProcess(holder)) {
         throw new DataDirError(
           `data directory ${path.dirname(lockFile)} is in use by another Ingot server (pid ${holder})`,
         );
@@ -290,6 +290,17 @@ function acquireLock(lockFile: string): () => void {
     }
   }
   throw new DataDirError(`cannot lock ${lockFile}`);
+}
+
+/** A lock's pid may have been reused since a crash: only a live node process can still hold it. */
+function isNodeProcess(pid: number): boolean {
+  if (!processIsAlive(pid)) return false;
+  try {
+    const executable = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
+    return path.basename(executable).startsWith("node");
+  } catch {
+    return true;
+  }
 }
 
 function processIsAlive(pid: number): boolean {
@@ -321,17 +332,32 @@ async function stopOrphanedPostmaster(clusterDir: string, log: Logger): Promise<
   if (!existsSync(pidFile)) return;
   const pid = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !processIsAlive(pid)) return;
-  const command = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-  if (!command.includes("postgres")) return;
+  // After a power loss the pid in a stale postmaster.pid may belong to anything, even another cluster's
+  // postmaster: only a postmaster of this very cluster (`-D <clusterDir>`) is ours to stop.
+  const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+  const dataDirArgument = argv[argv.indexOf("-D") + 1];
+  if (
+    argv.indexOf("-D") < 0 ||
+    dataDirArgument === undefined ||
+    path.resolve(dataDirArgument) !== path.resolve(clusterDir)
+  ) {
+    return;
+  }
   log.warn({ pid }, "stopping a PostgreSQL left running by a previous server");
-  process.kill(pid, "SIGINT");
-  const deadline = Date.now() + STOP_TIMEOUT_MS;
-  while (processIsAlive(pid)) {
-    if (Date.now() > deadline) {
-      process.kill(pid, "SIGKILL");
-      break;
+  try {
+    process.kill(pid, "SIGINT");
+    const deadline = Date.now() + STOP_TIMEOUT_MS;
+    while (processIsAlive(pid)) {
+      if (Date.now() > deadline) {
+        process.kill(pid, "SIGKILL");
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  } catch (error) {
+    throw new DataDirError(
+      `a PostgreSQL (pid ${pid}) still runs on ${clusterDir} and cannot be stopped: ${(error as NodeJS.ErrnoException).code}`,
+    );
   }
 }
 

@@ -19,6 +19,8 @@ export interface MigrationReport {
  */
 export async function migrateToLatest(db: Db, logger: Logger): Promise<MigrationReport> {
   return await db.connection().execute(async (connection) => {
+    // A replica waiting behind another's long migration must wait, not time out: no statement limit here.
+    await sql`SET statement_timeout = 0`.execute(connection);
     await sql`SELECT pg_advisory_lock(${ADVISORY_LOCKS.migrations})`.execute(connection);
     try {
       const migrator = new Migrator({ db: connection, provider: new StaticMigrationProvider() });
@@ -34,6 +36,7 @@ export async function migrateToLatest(db: Db, logger: Logger): Promise<Migration
       return { applied };
     } finally {
       await sql`SELECT pg_advisory_unlock(${ADVISORY_LOCKS.migrations})`.execute(connection);
+      await sql`RESET statement_timeout`.execute(connection);
     }
   });
 }

@@ -34,7 +34,8 @@ export interface HttpAppOptions {
   readonly metrics: Metrics;
   readonly version: string;
   readonly bodyLimit: number;
-  readonly trustProxy: boolean;
+  /** false, a hop count, or proxy addresses (see TrustProxy in src/config). */
+  readonly trustProxy: false | number | readonly string[];
   readonly readiness: () => Promise<ReadinessReport>;
 }
 
@@ -50,7 +51,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   const app: HttpApp = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
-    trustProxy: options.trustProxy,
+    trustProxy: trustProxySetting(options.trustProxy),
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: (request) => {
       const incoming = request.headers["x-request-id"];
@@ -163,6 +164,15 @@ function validatorCompiler(): FastifySchemaCompiler<unknown> {
   const forBody = addFormats(new Ajv({ ...base, coerceTypes: false }));
   const forText = addFormats(new Ajv({ ...base, coerceTypes: "array" }));
   return ({ schema, httpPart }) => (httpPart === "body" ? forBody : forText).compile(schema as object);
+}
+
+/** Fastify's form of the setting: proxy addresses as a list, a hop count as "trust the first n hops". */
+function trustProxySetting(
+  setting: false | number | readonly string[],
+): false | string[] | ((address: string, hop: number) => boolean) {
+  if (setting === false) return false;
+  if (typeof setting === "number") return (_address, hop) => hop < setting;
+  return [...setting];
 }
 
 /** Unknown body fields must be refused, not silently dropped: every object body schema must say so. */

@@ -117,6 +117,8 @@ export function toProblem(error: unknown): Problem {
     const detail = first === undefined ? "request is invalid" : `${first.field} ${first.message}`;
     return problem(400, "validation.failed", detail, { errors });
   }
+  const databaseProblem = invalidValueProblem(error);
+  if (databaseProblem !== undefined) return databaseProblem;
   const status = fastifyError.statusCode;
   if (typeof status === "number" && status >= 400 && status < 500) {
     const code = FASTIFY_CODES[fastifyError.code ?? ""] ?? "request.invalid";
@@ -125,6 +127,16 @@ export function toProblem(error: unknown): Problem {
   if (typeof status === "number" && status === 503)
     return problem(503, "service.unavailable", fastifyError.message);
   return problem(500, "internal", "an unexpected error occurred; the request id identifies it in the logs");
+}
+
+/** PostgreSQL refusing a value's text (a malformed UUID, date or number) that slipped past the schemas. */
+const INVALID_VALUE_SQLSTATES = new Set(["22P02", "22007", "22008", "22003"]);
+
+function invalidValueProblem(error: unknown): Problem | undefined {
+  const candidate = error as { code?: unknown; severity?: unknown };
+  if (typeof candidate.severity !== "string" || typeof candidate.code !== "string") return undefined;
+  if (!INVALID_VALUE_SQLSTATES.has(candidate.code)) return undefined;
+  return problem(400, "request.invalid_value", "a value in the request is not valid for its type");
 }
 
 const FASTIFY_CODES: Record<string, string> = {

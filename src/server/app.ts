@@ -9,6 +9,7 @@ import { IdentityStore } from "../auth/store.ts";
 import { BmcConnections } from "../bmc/connections.ts";
 import { bmcDriverFactory } from "../bmc/driver-factory.ts";
 import type { CredentialsVault } from "../bmc/vault.ts";
+import { isKnownBootMac } from "../boot/allowlist.ts";
 import { BootService } from "../boot/boot-service.ts";
 import { BootTokens } from "../boot/boot-tokens.ts";
 import { EnrollmentService } from "../boot/enrollment.ts";
@@ -112,6 +113,11 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
     artifacts,
     logger: logger.child({ component: "boot" }),
     publicUrl: options.publicUrl,
+    ...(config.dhcp.mode !== "off" && config.dhcp.allowlist
+      ? {
+          isKnownMac: (mac: string) => isKnownBootMac(db, mac),
+        }
+      : {}),
   });
   const enrollment = new EnrollmentService({
     db,
@@ -185,8 +191,9 @@ export async function assembleApp(options: AssembleOptions): Promise<AssembledAp
   if (bmcConfig.inventorySyncIntervalMs > 0) {
     jobs.every("inventory-sync", bmcConfig.inventorySyncIntervalMs, () => inventorySync.runCycle());
   }
-  // A sync cycle in progress stops without writing, and BMC sessions are closed, when the server closes.
-  http.addHook("onClose", async () => {
+  // When shutdown begins, a sync cycle in progress stops without writing and BMC sessions close, so requests
+  // waiting on an unanswering BMC end now instead of holding the drain.
+  http.addHook("preClose", async () => {
     inventorySync.stop();
     await bmcConnections.close();
   });

@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CredentialsVault } from "../bmc/vault.ts";
 import { knownBootMacs } from "../boot/allowlist.ts";
@@ -43,17 +43,41 @@ export async function openServerDatabase(
   }
 }
 
+/** How long shutdown waits for requests in flight; the CLI exits after 10 s in all. */
+const HTTP_DRAIN_MS = 5_000;
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function startServer(config: ServerConfig, options: StartServerOptions): Promise<RunningServer> {
   const { logger } = options;
   const { database, embedded } = await openServerDatabase(config, logger);
   let assembled: AssembledApp | undefined;
   let dnsmasq: DnsmasqSupervisor | undefined;
   const closeAll = async (): Promise<void> => {
-    await dnsmasq?.stop();
-    await assembled?.http.close();
-    await assembled?.jobs.stop();
-    await database.close();
-    await embedded?.stop();
+    try {
+      await dnsmasq?.stop();
+      if (assembled !== undefined) {
+        const drained = await settlesWithin(assembled.http.close(), HTTP_DRAIN_MS);
+        if (!drained) logger.warn(`requests still running after ${HTTP_DRAIN_MS / 1000} s; closing anyway`);
+        await assembled.jobs.stop();
+      }
+    } finally {
+      // Whatever failed above, the database goes down with the server.
+      await database
+        .close()
+        .catch((error: unknown) => logger.warn({ err: error }, "closing the pool failed"));
+      await embedded?.stop();
+    }
   };
   try {
     await migrateToLatest(database.db, logger);
@@ -61,11 +85,16 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     // With --port 0 the public URL is known only once listening; until then nothing can ask for it.
     let publicUrl = derivePublicUrl(config, config.port);
     assembled = await assembleApp({ db: database.db, config, logger, vault, publicUrl: () => publicUrl });
-    const { generatedAdminPassword } = await assembled.services.identity.bootstrap(config.adminPassword);
+    const passwordFile = path.join(config.dataDir, "admin-password");
+    const { generatedAdminPassword } = await assembled.services.identity.bootstrap(
+      config.adminPassword,
+      async (password) => {
+        await mkdir(config.dataDir, { recursive: true });
+        await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+      },
+    );
     if (generatedAdminPassword !== undefined) {
-      const file = path.join(config.dataDir, "admin-password");
-      await writeFile(file, `${generatedAdminPassword}\n`, { mode: 0o600 });
-      options.onAdminPasswordGenerated?.(generatedAdminPassword, file);
+      options.onAdminPasswordGenerated?.(generatedAdminPassword, passwordFile);
     }
     await assembled.http.listen({ host: config.host, port: config.port });
     const address = assembled.http.server.address();

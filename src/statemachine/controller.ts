@@ -414,9 +414,14 @@ export class Controller<S extends StateShape, E extends string = string> {
     if (thrown !== undefined || result === undefined) {
       if (thrown instanceof HandlerAborted && thrown.why === "stopping") return undefined;
       if (thrown instanceof HandlerAborted) {
-        return plain(
-          failure(`handler did not finish within ${this.settings.handlerTimeoutMs} ms`, "timeout"),
+        // A handler that ignores its signal may still be running: nobody may take the object before its
+        // claim would have expired, or two handlers would act on it at once.
+        const timedOut = failure(
+          `handler did not finish within ${this.settings.handlerTimeoutMs} ms`,
+          "timeout",
         );
+        const leaseLeft = this.settings.claimLeaseMs - this.settings.handlerTimeoutMs;
+        return plain({ ...timedOut, delayMs: Math.max(timedOut.delayMs, leaseLeft) });
       }
       const message = thrown === undefined ? "handler returned no result" : errorMessage(thrown);
       context.logger.warn({ err: thrown, state: kind }, "handler failed");

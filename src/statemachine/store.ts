@@ -458,6 +458,8 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
         FROM input i
         WHERE e.id = i.id AND e.state_version = i.version
           AND (i.op = 'transition' OR (i.op = 'outcome' AND e.last_outcome IS DISTINCT FROM i.outcome))
+          -- A replica whose claim was taken over (it stalled past its lease) writes nothing.
+          AND EXISTS (SELECT 1 FROM ${sql.table(queueTable)} q WHERE q.object_id = e.id AND q.processed_by = ${replica})
         RETURNING e.id, e.state, e.state_version, e.state_entered_at, e.kind_entered_at, e.last_outcome,
           e.outcome_by, e.outcome_since, i.op, i.event, i.from_kind
       ),
@@ -469,6 +471,7 @@ export class LifecycleStore<S extends StateShape, E extends string = string> {
       deleted AS (
         DELETE FROM ${sql.table(table)} AS e USING input i
         WHERE e.id = i.id AND e.state_version = i.version AND i.op = 'delete'
+          AND EXISTS (SELECT 1 FROM ${sql.table(queueTable)} q WHERE q.object_id = e.id AND q.processed_by = ${replica})
         RETURNING e.id
       ),
       -- stale: the state changed while the handler ran, so its wait or error no longer applies; the

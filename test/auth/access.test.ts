@@ -147,6 +147,22 @@ describe("org-scoped access and roles", () => {
     assert.equal((await app.admin({ method: "DELETE", url: "/api/v1/orgs/default" })).statusCode, 409);
   });
 
+  it("refuses to delete an org that still owns inventory", async () => {
+    await createOrg(app, "infra2", "provider");
+    const site = await app.admin({
+      method: "POST",
+      url: "/api/v1/orgs/infra2/sites",
+      payload: { name: "dc1" },
+    });
+    assert.equal(site.statusCode, 403, "the provider admin of default is not in infra2");
+    await app.database.handle.pool.query(
+      "INSERT INTO sites (org_id, name) SELECT id, 'dc1' FROM orgs WHERE name = 'infra2'",
+    );
+    const refused = await app.admin({ method: "DELETE", url: "/api/v1/orgs/infra2" });
+    assert.equal(refused.statusCode, 409);
+    assert.equal(refused.json().code, "org.not_empty");
+  });
+
   it("creates an org once when two requests race", async () => {
     const results = await Promise.all(
       [0, 1].map(() =>

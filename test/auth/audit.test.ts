@@ -75,6 +75,26 @@ describe("audit log", () => {
     assert.deepEqual(await entries(tenantAdmin, "acme", "?actor=mallory"), []);
   });
 
+  it("files actions outside any org path under the caller's only org, and never under a tenant an admin joined", async () => {
+    await tenantAdmin({ method: "POST", url: "/api/v1/auth/tokens", payload: { name: "tenant-token" } });
+    const tenantEntries = await entries(tenantAdmin, "acme", "?action=createApiToken");
+    assert.equal(tenantEntries.length, 1, "a tenant sees its own token creation");
+    const grant = await tenantAdmin({
+      method: "PUT",
+      url: "/api/v1/orgs/acme/members/admin",
+      payload: { role: "tenant-viewer" },
+    });
+    assert.equal(grant.statusCode, 200);
+    await app.admin({
+      method: "POST",
+      url: "/api/v1/users",
+      payload: { username: "secretops", password: "secret-ops-password" },
+    });
+    assert.deepEqual(await entries(tenantAdmin, "acme", "?action=createUser"), []);
+    const provider = await entries(app.admin, "default", "?action=createUser");
+    assert.ok(provider.some((entry) => entry.target === "username=secretops"));
+  });
+
   it("keeps a tenant's entries out of other orgs", async () => {
     const all = await entries(tenantAdmin, "acme");
     assert.ok(all.length > 0);

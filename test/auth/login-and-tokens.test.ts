@@ -67,6 +67,27 @@ describe("login, sessions and API tokens", () => {
     assert.ok(Number(throttled.headers["retry-after"]) > 0);
   });
 
+  it("throttles concurrent guesses too: they cannot all pass the check before any is counted", async () => {
+    await app.admin({
+      method: "POST",
+      url: "/api/v1/users",
+      payload: { username: "burst", password: "burst-password-1" },
+    });
+    const responses = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        app.anonymous({
+          method: "POST",
+          url: "/api/v1/auth/login",
+          payload: { username: "burst", password: "guess" },
+        }),
+      ),
+    );
+    const unauthorized = responses.filter((response) => response.statusCode === 401).length;
+    const throttled = responses.filter((response) => response.statusCode === 429).length;
+    assert.equal(unauthorized, 3, "only the allowance of guesses is checked");
+    assert.equal(throttled, 9);
+  });
+
   it("ends the session on logout", async () => {
     const caller = await app.loginAs("admin", ADMIN_PASSWORD);
     assert.equal((await caller({ method: "GET", url: "/api/v1/auth/me" })).statusCode, 200);
@@ -141,6 +162,29 @@ describe("login, sessions and API tokens", () => {
     });
     assert.equal(basic.statusCode, 401);
     assert.equal(basic.headers["www-authenticate"], 'Bearer realm="ingot"');
+  });
+
+  it("does not let an API token create tokens", async () => {
+    const created = await app.admin({
+      method: "POST",
+      url: "/api/v1/auth/tokens",
+      payload: { name: "parent" },
+    });
+    const child = await app.withBearer(created.json().token)({
+      method: "POST",
+      url: "/api/v1/auth/tokens",
+      payload: { name: "child" },
+    });
+    assert.equal(child.statusCode, 403);
+  });
+
+  it("answers a forged session cookie with 401, not an error", async () => {
+    const response = await app.anonymous({
+      method: "GET",
+      url: "/api/v1/auth/me",
+      headers: { cookie: `ingot_session=${"-".repeat(36)}.${"A".repeat(43)}` },
+    });
+    assert.equal(response.statusCode, 401);
   });
 
   it("refuses an expiry in the past, naming the field", async () => {

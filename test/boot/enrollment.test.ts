@@ -244,6 +244,16 @@ describe("enrollment through /boot/v1 and /agent/v1", () => {
     ).json();
     assert.equal(viaBmc.expectedMachineId, byBmc.json().id);
     assert.equal(viaBmc.summary.bmcMac, "aa:bb:cc:00:00:07");
+
+    const sameBmc = await enroll(
+      tokenFromScript(await bootScript("?mac=52:54:00:ee:00:03")),
+      enrollmentRequest({ serial: "SRV-EXP-3", bootMac: "52:54:00:ee:00:03", bmcMac: "aa:bb:cc:00:00:07" }),
+    );
+    assert.equal(sameBmc.statusCode, 200, "a second machine matching a taken expected machine still enrolls");
+    const unlinked = (
+      await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${sameBmc.json().machineId}` })
+    ).json();
+    assert.equal(unlinked.expectedMachineId, null);
   });
 
   it("accepts a boot token only from the MAC it was issued to, and only until it expires", async () => {
@@ -393,6 +403,25 @@ describe("enrollment through /boot/v1 and /agent/v1", () => {
     const state = (await app.admin({ method: "GET", url: `${url}/state` })).json();
     assert.equal(state.kind, "held");
     assert.equal(state.lastOutcome.by, "admin");
+  });
+
+  it("refuses a hardware report about a machine that is not booted into the agent", async () => {
+    const before = (
+      await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${machineId}` })
+    ).json();
+    assert.equal(before.state.kind, "held");
+    const intruder = "02:00:00:00:00:99";
+    const response = await enroll(
+      tokenFromScript(await bootScript(`?mac=${intruder}`)),
+      enrollmentRequest({ serial: "SRV-0001", bootMac: intruder, memoryBytes: 1024 }),
+    );
+    assert.equal(response.statusCode, 409);
+    assert.equal(response.json().code, "enrollment.not_allowed");
+    const after = (
+      await app.admin({ method: "GET", url: `/api/v1/orgs/default/machines/${machineId}` })
+    ).json();
+    assert.deepEqual(after.interfaces, before.interfaces);
+    assert.equal(after.summary.memoryBytes, before.summary.memoryBytes);
   });
 
   it("serves boot files with Range requests and nothing outside the store", async () => {

@@ -58,10 +58,19 @@ describe("server configuration", () => {
       () => loadServerConfig({ ...none, flags: { oidcIssuer: "https://idp.example", oidcOrg: "acme" } }),
       /exactly one of --oidc-roles or --oidc-roles-claim/,
     );
+    assert.throws(
+      () =>
+        loadServerConfig({
+          ...none,
+          flags: { oidcIssuer: "https://idp.example", oidcOrg: "acme", oidcRoles: "tenant-viewer" },
+        }),
+      /OIDC needs --oidc-audience/,
+    );
     const config = loadServerConfig({
       ...none,
       flags: {
         oidcIssuer: "https://idp.example",
+        oidcAudience: "ingot",
         oidcOrgClaim: "org",
         oidcRoles: "tenant-viewer, tenant-admin",
       },

@@ -329,6 +329,61 @@ describe("controller runtime", () => {
     assert.equal(record.state.kind, "pending");
   });
 
+  it("keeps a timed-out object from other handlers until its claim would have expired", async () => {
+    const lifecycle = await createDemoLifecycle(db);
+    const store = new LifecycleStore(db, lifecycle);
+    const [id] = (await insertDemoTasks(db, lifecycle, 1)) as [string];
+    await start(lifecycle, async () => await new Promise<never>(() => {}), {
+      settings: {
+        handlerTimeoutMs: 100,
+        claimLeaseMs: 10_000,
+        backoff: { initialMs: 10, maxMs: 10, factor: 2, jitter: 0 },
+      },
+    });
+    await store.enqueue([id]);
+    await eventually(async () =>
+      (await store.get(id))?.lastOutcome?.outcome.kind === "error" ? true : undefined,
+    );
+    const row = await queueRow(lifecycle, id);
+    assert.ok(
+      row !== undefined && row.delay_seconds > 9,
+      `next attempt in ${row?.delay_seconds} s, not after 10 ms`,
+    );
+  });
+
+  it("writes nothing from a replica whose claim was taken over", async () => {
+    const lifecycle = await createDemoLifecycle(db);
+    const store = new LifecycleStore(db, lifecycle);
+    const [id] = (await insertDemoTasks(db, lifecycle, 1)) as [string];
+    await sql`
+      INSERT INTO ${sql.table(lifecycle.queueTable)} (object_id, processed_by, processing_started_at, available_at)
+      VALUES (${id}, 'replica-b', now(), now() + interval '1 hour')`.execute(db);
+    const before = await store.get(id);
+    assert.ok(before);
+    const [late] = await store.finish(
+      "replica-a",
+      [
+        {
+          id,
+          version: before.version,
+          generation: 1,
+          op: "transition",
+          next: { kind: "cancelled" },
+          event: "cancel",
+          fromKind: before.state.kind,
+          outcome: { kind: "transition", event: "cancel", from: before.state.kind, to: "cancelled" },
+          after: "done",
+          delayMs: 0,
+          failures: 0,
+        },
+      ],
+      30_000,
+    );
+    assert.equal(late?.written, false);
+    assert.equal((await store.get(id))?.state.kind, before.state.kind);
+    assert.equal((await store.history(id, { limit: 10 })).length, 1);
+  });
+
   it("refuses a transition the table does not allow and leaves the state alone", async () => {
     const lifecycle = await createDemoLifecycle(db);
     const store = new LifecycleStore(db, lifecycle);
