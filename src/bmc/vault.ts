@@ -205,6 +205,11 @@ export class CredentialsVault {
     return unpack(ciphertext).keyId;
   }
 
+  /** Whether secrets sealed with this key id can be opened here. */
+  holds(keyId: string): boolean {
+    return this.#keys.has(keyId);
+  }
+
   isCurrent(ciphertext: string): boolean {
     return this.keyIdOf(ciphertext) === this.keyId;
   }

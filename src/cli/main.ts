@@ -98,7 +98,7 @@ function buildProgram(): Command {
     .exitOverride();
 
   addOptions(
-    program.command("server").description("run the API, controllers and boot services"),
+    program.command("server").description("run the API, boot services and background work"),
     SERVER_OPTIONS,
   )
     .allowExcessArguments(false)

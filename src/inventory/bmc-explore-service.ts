@@ -170,6 +170,19 @@ export class BmcExploreService {
         fromExpected("BMC protocol"),
         "body.protocol",
       );
+    // The expected machine's stored credentials go only to the address stored with them.
+    if (
+      request.credentials === undefined &&
+      expected !== undefined &&
+      request.address !== undefined &&
+      request.address !== expected.bmc_address
+    ) {
+      throw new ValidationError(
+        "bmc_explore.credentials_required",
+        "are required when exploring another address than the expected machine's",
+        "body.credentials",
+      );
+    }
     const credentials =
       request.credentials ??
       (expected !== undefined ? this.deps.expectedMachines.bmcCredentialsOf(expected) : null);

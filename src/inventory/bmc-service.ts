@@ -76,6 +76,7 @@ export class BmcService {
     const row = await this.store.transaction(async (store) => {
       const current = await store.find(orgId, mac, { forUpdate: true });
       if (current === undefined) throw bmcNotFound(mac);
+      assertCredentialsFollowTheEndpoint(current, changes);
       const values: BmcValues = {
         componentId: changes.componentId !== undefined ? changes.componentId : current.component_id,
         machineId: changes.machineId !== undefined ? changes.machineId : current.machine_id,
@@ -160,6 +161,25 @@ export function storedTls(policy: BmcTlsPolicyInput, field = "body.tls"): Stored
     }
     case "insecure-allow-self-signed":
       return { mode: "insecure-allow-self-signed" };
+  }
+}
+
+/**
+ * Stored credentials go only where they were entered for: pointing a BMC at another address, port or TLS
+ * policy needs the credentials again, or a caller could send the sealed password to a host of its choice.
+ */
+function assertCredentialsFollowTheEndpoint(current: BmcRow, changes: BmcUpdate): void {
+  if (changes.credentials !== undefined) return;
+  const moved =
+    (changes.address !== undefined && changes.address !== current.address) ||
+    (changes.port !== undefined && changes.port !== current.port) ||
+    (changes.tls !== undefined && JSON.stringify(storedTls(changes.tls)) !== JSON.stringify(current.tls));
+  if (moved) {
+    throw new ValidationError(
+      "bmc.credentials_required",
+      "are required again when the address, port or TLS policy changes",
+      "body.credentials",
+    );
   }
 }
 

@@ -15,6 +15,15 @@ const EXPECTED_MACHINE = "expected-machine:";
 export class InventorySecretStore implements SecretRotationStore {
   constructor(private readonly db: InventoryDb) {}
 
+  /** The ids of the vault keys the stored secrets are sealed with (the third field of a ciphertext). */
+  async sealingKeyIds(): Promise<string[]> {
+    const result = await sql<{ key_id: string }>`
+      SELECT DISTINCT split_part(credentials, ':', 3) AS key_id FROM bmcs
+      UNION SELECT DISTINCT split_part(bmc_credentials, ':', 3) FROM expected_machines WHERE bmc_credentials IS NOT NULL
+    `.execute(this.db);
+    return result.rows.map((row) => row.key_id);
+  }
+
   async inTransaction<T>(work: (rows: SecretRows, write: SecretWriter) => Promise<T>): Promise<T> {
     return await this.db.transaction().execute(async (trx) => {
       await sql`LOCK TABLE bmcs, expected_machines IN EXCLUSIVE MODE`.execute(trx);

@@ -43,6 +43,32 @@ export async function openServerDatabase(
   }
 }
 
+/**
+ * Replicas on one database must share the vault key, or each can read only the BMC passwords it stored
+ * itself. Said loudly at start, since the failure otherwise shows only later, as refused BMC calls.
+ */
+async function warnAboutForeignVaultKeys(
+  assembled: AssembledApp,
+  vault: CredentialsVault,
+  config: ServerConfig,
+  logger: Logger,
+): Promise<void> {
+  const foreign = (await assembled.services.inventory.secrets.sealingKeyIds()).filter(
+    (id) => !vault.holds(id),
+  );
+  if (foreign.length > 0) {
+    logger.error(
+      { keyIds: foreign, keyId: vault.keyId },
+      "stored BMC credentials are sealed with vault keys this server does not hold: give every replica the same INGOT_VAULT_KEY",
+    );
+  } else if (config.databaseUrl !== undefined && process.env.INGOT_VAULT_KEY === undefined) {
+    logger.warn(
+      { keyId: vault.keyId },
+      "external database without INGOT_VAULT_KEY: replicas with other data directories will not read each other's BMC credentials",
+    );
+  }
+}
+
 /** How long shutdown waits for requests in flight; the CLI exits after 10 s in all. */
 const HTTP_DRAIN_MS = 5_000;
 
@@ -85,6 +111,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     // With --port 0 the public URL is known only once listening; until then nothing can ask for it.
     let publicUrl = derivePublicUrl(config, config.port);
     assembled = await assembleApp({ db: database.db, config, logger, vault, publicUrl: () => publicUrl });
+    await warnAboutForeignVaultKeys(assembled, vault, config, logger);
     const passwordFile = path.join(config.dataDir, "admin-password");
     const { generatedAdminPassword } = await assembled.services.identity.bootstrap(
       config.adminPassword,

@@ -131,6 +131,26 @@ describe("BMCs API", () => {
     });
   });
 
+  it("asks for the credentials again before pointing a BMC at another address or TLS policy", async () => {
+    await create(app.admin, `${BASE}/bmcs`, bmcBody("aa:bb:cc:00:00:0f"));
+    const url = `${BASE}/bmcs/aa:bb:cc:00:00:0f`;
+    for (const payload of [
+      { address: "attacker.example" },
+      { port: 8443 },
+      { tls: { mode: "insecure-allow-self-signed" } },
+    ]) {
+      const refused = await app.admin({ method: "PATCH", url, payload });
+      expectProblem(refused, 400);
+      assert.equal(refused.json().errors[0].field, "body.credentials");
+    }
+    const moved = await app.admin({
+      method: "PATCH",
+      url,
+      payload: { address: "bmc-3.lab", credentials: { username: "admin", password: "third-Secret-pass" } },
+    });
+    expectStatus(moved, 200);
+  });
+
   it("stores a TLS policy: a CA that parses, a fingerprint normalised to hex", async () => {
     const tls = await createLabTls();
     const verified = await create<Bmc>(
