@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { access, chmod, mkdir, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
@@ -9,6 +9,7 @@ import { errorMessage } from "../errors.ts";
 import { CommandError, runCommand } from "../images/command.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Counter, Gauge, type Registry } from "../observability/metrics.ts";
+import { acquireProcessLock, LockHeldError } from "../process-lock.ts";
 import {
   allowlistText,
   bootBinaries,
@@ -641,25 +642,14 @@ async function assertTraversable(dir: string): Promise<void> {
 
 /** One supervisor per data directory: a second server would fight the first for the pid file and ports. */
 function acquireLock(lockFile: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockFile, "wx", 0o644);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        if (readFileIfExists(lockFile)?.trim() === String(process.pid)) unlinkSync(lockFile);
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new DnsmasqError(`cannot lock ${lockFile}: ${errorMessage(error)}`);
-      }
-      const holder = Number(readFileIfExists(lockFile)?.trim());
-      // Our own pid (a container restarts as pid 1 every time) or a dead one: a lock left by a crash.
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsAlive(holder)) {
-        throw new DnsmasqError(`${path.dirname(lockFile)} is in use by another Ingot server (pid ${holder})`);
-      }
-      if (existsSync(lockFile)) unlinkSync(lockFile);
+  try {
+    return acquireProcessLock(lockFile);
+  } catch (error) {
+    if (error instanceof LockHeldError) {
+      throw new DnsmasqError(
+        `${path.dirname(lockFile)} is in use by another Ingot server (pid ${error.holderPid})`,
+      );
     }
+    throw new DnsmasqError(`cannot lock ${lockFile}: ${errorMessage(error)}`);
   }
-  throw new DnsmasqError(`cannot lock ${lockFile}`);
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, constants, existsSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { constants, existsSync, readFileSync } from "node:fs";
 import { access, chown, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -9,6 +9,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import type { Logger } from "../observability/logger.ts";
+import { acquireProcessLock, LockHeldError } from "../process-lock.ts";
 
 const run = promisify(execFile);
 
@@ -264,42 +265,15 @@ async function firstUnreachableAncestor(dir: string): Promise<string | undefined
 }
 
 function acquireLock(lockFile: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockFile, "wx", 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(lockFile, "utf8").trim() === String(process.pid)) unlinkSync(lockFile);
-        } catch {
-          // Already gone: nothing to release.
-        }
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new DataDirError(`cannot lock ${lockFile}: ${(error as NodeJS.ErrnoException).code}`);
-      }
-      const holder = Number(readFileSync(lockFile, "utf8").trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isNodeProcess(holder)) {
-        throw new DataDirError(
-          `data directory ${path.dirname(lockFile)} is in use by another Ingot server (pid ${holder})`,
-        );
-      }
-      unlinkSync(lockFile);
-    }
-  }
-  throw new DataDirError(`cannot lock ${lockFile}`);
-}
-
-/** A lock's pid may have been reused since a crash: only a live node process can still hold it. */
-function isNodeProcess(pid: number): boolean {
-  if (!processIsAlive(pid)) return false;
   try {
-    const executable = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
-    return path.basename(executable).startsWith("node");
-  } catch {
-    return true;
+    return acquireProcessLock(lockFile);
+  } catch (error) {
+    if (error instanceof LockHeldError) {
+      throw new DataDirError(
+        `data directory ${path.dirname(lockFile)} is in use by another Ingot server (pid ${error.holderPid})`,
+      );
+    }
+    throw new DataDirError(`cannot lock ${lockFile}: ${(error as NodeJS.ErrnoException).code}`);
   }
 }
 
