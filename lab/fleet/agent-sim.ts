@@ -40,6 +40,8 @@ export interface SimulatedAgentOptions {
   readonly product: SimulatedProduct;
   /** Told about every boot the agent handled. */
   readonly onOutcome?: (outcome: AgentOutcome, bmc: RedfishLabBmc) => void;
+  /** The server said to wait and ask again (no agent image built yet, for one): what it said, each time. */
+  readonly onWait?: (message: string, bmc: RedfishLabBmc) => void;
 }
 
 const MIB = 1024 * 1024;
@@ -122,6 +124,8 @@ export class SimulatedAgent {
       if (wait === undefined)
         return { kind: "failed", error: `the boot script is not one the agent knows:\n${script}` };
       // iPXE sleeps and asks again (the server has no agent image yet, or is busy).
+      const said = [...script.matchAll(/^echo Ingot: (.*)$/gm)].map((match) => match[1]).join("; ");
+      this.options.onWait?.(said === "" ? `wait ${wait} s` : said, this.options.bmc);
       await sleep(Number(wait) * 1000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
   }

@@ -56,6 +56,8 @@ export interface LabFleetOptions {
   /** Registrations in flight at once (default 4). */
   readonly registerConcurrency?: number;
   readonly onAgentOutcome?: (outcome: AgentOutcome, bmc: RedfishLabBmc) => void;
+  /** A simulated agent was told to wait and ask again; `message` is what the server's script said. */
+  readonly onAgentWait?: (message: string, bmc: RedfishLabBmc) => void;
 }
 
 export interface FleetMember {
@@ -163,6 +165,7 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
           hardware: profile.hardware,
           product: { manufacturer: profile.manufacturer, model: profile.model, sku: profile.sku },
           ...(options.onAgentOutcome !== undefined ? { onOutcome: options.onAgentOutcome } : {}),
+          ...(options.onAgentWait !== undefined ? { onWait: options.onAgentWait } : {}),
         });
         agent.start();
         agents.set(bmc.identity.bmcMac, agent);

@@ -116,6 +116,11 @@ async function runLabFleet(flags: LabRunFlags): Promise<void> {
             : `network boot failed: ${outcome.error}`;
       process.stderr.write(`ingot lab: ${who} ${what}\n`);
     },
+    onAgentWait: (message, bmc) => {
+      process.stderr.write(
+        `ingot lab: ${bmc.identity.hostName} (${bmc.identity.serial}) network boot waits: ${message}\n`,
+      );
+    },
   });
   process.stdout.write(`${renderFleetTable(fleet.members)}\n`);
   process.stderr.write(
