@@ -17,10 +17,15 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "../observability/logger.ts";
 import { type BmcDriver, BmcError } from "./driver.ts";
-import { type BmcDriverFactory, type BmcTarget, describeBmcAddress } from "./driver-factory.ts";
+import { type BmcTarget, describeBmcAddress } from "./driver-factory.ts";
 
-export interface BmcConnectionsOptions {
-  readonly factory: BmcDriverFactory;
+/** What is kept open per BMC: a BmcDriver, or another client of one BMC (a power shelf's Redfish session). */
+export interface BmcConnection {
+  close(): Promise<void>;
+}
+
+export interface BmcConnectionsOptions<C extends BmcConnection = BmcDriver> {
+  readonly factory: (target: BmcTarget) => C;
   /** Drivers kept open (default 256). Drivers in use are never closed to make room. */
   readonly maxOpen?: number;
   /** An unused driver is closed after this long (default 5 minutes). */
@@ -42,24 +47,24 @@ export const DEFAULT_BMC_OPERATION_TIMEOUT_MS = 60_000;
 /** Failures after which a cached driver is not trusted again. */
 const DISCARD_ON = new Set<BmcError["kind"]>(["auth", "tls"]);
 
-interface Entry {
+interface Entry<C extends BmcConnection> {
   readonly key: string;
-  readonly driver: BmcDriver;
+  readonly driver: C;
   leases: number;
   lastUsed: number;
   /** Out of the cache; closed when its last lease ends. */
   retired: boolean;
 }
 
-export class BmcConnections {
-  private readonly entries = new Map<string, Entry>();
+export class BmcConnections<C extends BmcConnection = BmcDriver> {
+  private readonly entries = new Map<string, Entry<C>>();
   private readonly maxOpen: number;
   private readonly idleTimeoutMs: number;
   readonly operationTimeoutMs: number;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly options: BmcConnectionsOptions) {
+  constructor(private readonly options: BmcConnectionsOptions<C>) {
     this.maxOpen = Math.max(1, options.maxOpen ?? 256);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 5 * 60_000;
     this.operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_BMC_OPERATION_TIMEOUT_MS;
@@ -77,7 +82,7 @@ export class BmcConnections {
   async use<T>(
     target: BmcTarget,
     operation: string,
-    work: (driver: BmcDriver, signal: AbortSignal) => Promise<T>,
+    work: (driver: C, signal: AbortSignal) => Promise<T>,
     options: BmcOperationOptions = {},
   ): Promise<T> {
     const bmc = `BMC ${describeBmcAddress(target.endpoint)}`;
@@ -138,7 +143,7 @@ export class BmcConnections {
     );
   }
 
-  private lease(target: BmcTarget): Entry {
+  private lease(target: BmcTarget): Entry<C> {
     const key = keyOf(target);
     let entry = this.entries.get(key);
     if (entry === undefined) {
@@ -156,13 +161,13 @@ export class BmcConnections {
     return entry;
   }
 
-  private release(entry: Entry): void {
+  private release(entry: Entry<C>): void {
     entry.leases--;
     entry.lastUsed = Date.now();
     if (entry.retired && entry.leases === 0) void this.closeDriver(entry);
   }
 
-  private retire(entry: Entry): void {
+  private retire(entry: Entry<C>): void {
     if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
     entry.retired = true;
   }
@@ -187,7 +192,7 @@ export class BmcConnections {
     this.sweeper.unref();
   }
 
-  private async closeDriver(entry: Entry): Promise<void> {
+  private async closeDriver(entry: Entry<C>): Promise<void> {
     try {
       await entry.driver.close();
     } catch (error) {

@@ -13,6 +13,7 @@ import {
   encodeHandle,
   versionMatches,
 } from "./model.ts";
+import { installPhase, verified } from "./support.ts";
 
 /** The version of one firmware component (inventory id or name), or of the BMC itself. */
 export async function readBmcFirmwareVersion(
@@ -95,9 +96,9 @@ export async function bmcFirmwareStatus(
   parsed: BmcTaskHandle,
   signal: AbortSignal,
 ): Promise<ComponentFirmwareStatus> {
-  const expected = parsed.version !== undefined ? { expectedVersion: parsed.version } : {};
   // A BMC that accepted the update without a task: only the version can say when it is done.
   if (parsed.task === "") {
+    const expected = parsed.version !== undefined ? { expectedVersion: parsed.version } : {};
     const version = await readBmcFirmwareVersion(driver, parsed.component, signal);
     const done = parsed.version !== undefined && versionMatches(version, parsed.version);
     return {
@@ -110,38 +111,7 @@ export async function bmcFirmwareStatus(
     };
   }
   const task = await driver.getFirmwareUpdateStatus(parsed.task, signal);
-  if (task.state !== "completed") {
-    return {
-      handle,
-      state: task.state,
-      phase: "install",
-      ...(task.percent !== undefined ? { percent: task.percent } : {}),
-      ...expected,
-      messages: task.messages,
-    };
-  }
+  if (task.state !== "completed") return installPhase(handle, task, parsed.version);
   const version = await readBmcFirmwareVersion(driver, parsed.component, signal);
-  if (parsed.version !== undefined && !versionMatches(version, parsed.version)) {
-    return {
-      handle,
-      state: "failed",
-      phase: "verify",
-      percent: 100,
-      version,
-      ...expected,
-      messages: [
-        ...task.messages,
-        `version mismatch: expected ${parsed.version}, the device reports ${version}`,
-      ],
-    };
-  }
-  return {
-    handle,
-    state: "completed",
-    phase: "verify",
-    percent: 100,
-    version,
-    ...expected,
-    messages: task.messages,
-  };
+  return verified(handle, version, parsed.version, task.messages, "the device reports");
 }

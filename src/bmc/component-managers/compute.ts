@@ -3,7 +3,8 @@
  * different BmcDriver. Power goes straight to the driver, firmware through the BMC's update service (IPMI
  * has none and says so), bring-up powers the tray on and waits for it to report On.
  */
-import type { BmcDriver, BmcEndpoint, PowerAction } from "../driver.ts";
+import type { BmcDriver, PowerAction } from "../driver.ts";
+import { BMC_DRIVER_PROTOCOLS, type BmcDriverFactory } from "../driver-factory.ts";
 import {
   badHandle,
   bmcFirmwareStatus,
@@ -11,49 +12,50 @@ import {
   readBmcFirmwareVersion,
   startBmcFirmwareUpdate,
 } from "./bmc-firmware.ts";
-import {
-  type BringUpResult,
-  type ComponentExpectation,
-  type ComponentFirmwareRequest,
-  type ComponentFirmwareStatus,
-  type ComponentManager,
-  type ComponentPowerStatus,
-  type ComponentTarget,
-  consistencyOf,
-  endpointKey,
-  type FirmwareConsistencyReport,
-  type FirmwareVersionReading,
+import type {
+  BringUpResult,
+  ComponentExpectation,
+  ComponentFirmwareRequest,
+  ComponentFirmwareStatus,
+  ComponentManager,
+  ComponentPowerStatus,
+  ComponentTarget,
+  FirmwareConsistencyReport,
 } from "./model.ts";
-import { type ComponentManagerOptions, ConnectionCache, ManagerSupport } from "./support.ts";
+import {
+  type ComponentManagerOptions,
+  firmwareConsistencyOf,
+  ManagerSupport,
+  TargetConnections,
+} from "./support.ts";
 
-export type DriverFactory = (endpoint: BmcEndpoint) => BmcDriver;
-
-/** Reads of many targets at once stay below this, so a rack's BMCs are not all hit together. */
-const CONSISTENCY_PARALLELISM = 8;
+const POWER_ON_WORDS = { alreadyOn: "already on", requested: "power on requested", done: "powered on" };
 
 export class BmcComputeManager implements ComponentManager {
   readonly type = "compute" as const;
   private readonly support: ManagerSupport;
-  private readonly drivers: ConnectionCache<BmcDriver>;
+  private readonly drivers: TargetConnections<BmcDriver>;
 
+  /** `createDriver` gets the protocol the implementation is named after (Redfish for any other name). */
   constructor(
     readonly implementation: string,
-    private readonly createDriver: DriverFactory,
+    createDriver: BmcDriverFactory,
     options: ComponentManagerOptions = {},
   ) {
     this.support = new ManagerSupport(options);
-    this.drivers = new ConnectionCache(options.maxCachedConnections ?? 256, options.logger);
+    const protocol = BMC_DRIVER_PROTOCOLS.find((name) => name === implementation) ?? "redfish";
+    this.drivers = new TargetConnections(this.support, protocol, createDriver, options);
   }
 
   async powerControl(target: ComponentTarget, action: PowerAction, signal: AbortSignal): Promise<void> {
-    await this.support.call(target, `power ${action}`, signal, (call) =>
-      this.driver(target).setPower(action, call),
+    await this.drivers.use(target, `power ${action}`, signal, (driver, call) =>
+      driver.setPower(action, call),
     );
   }
 
   async getPowerStatus(target: ComponentTarget, signal: AbortSignal): Promise<ComponentPowerStatus> {
-    const state = await this.support.call(target, "power status", signal, (call) =>
-      this.driver(target).getPowerState(call),
+    const state = await this.drivers.use(target, "power status", signal, (driver, call) =>
+      driver.getPowerState(call),
     );
     return this.support.powerStatus(target, state);
   }
@@ -63,8 +65,8 @@ export class BmcComputeManager implements ComponentManager {
     request: ComponentFirmwareRequest,
     signal: AbortSignal,
   ): Promise<ComponentFirmwareStatus> {
-    return await this.support.call(target, "firmware update", signal, (call) =>
-      startBmcFirmwareUpdate(this.driver(target), request, this.expectationOf(target), call),
+    return await this.drivers.use(target, "firmware update", signal, (driver, call) =>
+      startBmcFirmwareUpdate(driver, request, this.expectationOf(target), call),
     );
   }
 
@@ -75,8 +77,8 @@ export class BmcComputeManager implements ComponentManager {
   ): Promise<ComponentFirmwareStatus> {
     const parsed = parseBmcTaskHandle(handle);
     if (parsed === undefined) throw badHandle(handle);
-    return await this.support.call(target, "firmware status", signal, (call) =>
-      bmcFirmwareStatus(this.driver(target), handle, parsed, call),
+    return await this.drivers.use(target, "firmware status", signal, (driver, call) =>
+      bmcFirmwareStatus(driver, handle, parsed, call),
     );
   }
 
@@ -89,73 +91,26 @@ export class BmcComputeManager implements ComponentManager {
   }
 
   async bringUp(target: ComponentTarget, signal: AbortSignal): Promise<BringUpResult> {
-    return await this.support.call(
-      target,
-      "bring-up",
-      signal,
-      async (call) => {
-        const driver = this.driver(target);
-        const steps: string[] = [];
-        let state = await driver.getPowerState(call);
-        if (state === "on") return { steps: ["already on"] };
-        if (state !== "powering-on") {
-          await driver.setPower("on", call);
-          steps.push("power on requested");
-        }
-        while (state !== "on") {
-          await this.support.pause(this.support.pollIntervalMs, call);
-          state = await driver.getPowerState(call);
-        }
-        steps.push("powered on");
-        return { steps };
-      },
-      this.support.bringUpTimeoutMs,
-    );
+    return await this.support.bringUp(target, signal, async (call) => ({
+      steps: await this.support.powerOn(this, target, POWER_ON_WORDS, call),
+    }));
   }
 
   async firmwareConsistency(
     targets: readonly ComponentTarget[],
     signal: AbortSignal,
   ): Promise<FirmwareConsistencyReport> {
-    const readings = await readAll(targets, async (target) => {
-      const component = this.expectationOf(target).firmwareComponent;
-      return await this.support.call(target, "firmware version", signal, (call) =>
-        readBmcFirmwareVersion(this.driver(target), component, call),
-      );
-    });
-    return consistencyOf(readings);
+    return await firmwareConsistencyOf(targets, (target) => this.firmwareVersion(target, signal));
+  }
+
+  /** The version of the expected firmware component, or of the BMC itself. */
+  async firmwareVersion(target: ComponentTarget, signal: AbortSignal): Promise<string> {
+    return await this.drivers.use(target, "firmware version", signal, (driver, call) =>
+      readBmcFirmwareVersion(driver, this.expectationOf(target).firmwareComponent, call),
+    );
   }
 
   async close(): Promise<void> {
-    await this.drivers.closeAll();
+    await this.drivers.close();
   }
-
-  private driver(target: ComponentTarget): BmcDriver {
-    return this.drivers.get(endpointKey(target.id, target.bmc), () => this.createDriver(target.bmc));
-  }
-}
-
-/** Reads one version per target, a few at a time; a target that fails is reported, not thrown. */
-export async function readAll(
-  targets: readonly ComponentTarget[],
-  read: (target: ComponentTarget) => Promise<string>,
-): Promise<FirmwareVersionReading[]> {
-  const readings = new Array<FirmwareVersionReading>(targets.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < targets.length) {
-      const index = next++;
-      const target = targets[index] as ComponentTarget;
-      try {
-        readings[index] = { targetId: target.id, version: await read(target) };
-      } catch (error) {
-        readings[index] = {
-          targetId: target.id,
-          error: error instanceof Error ? error.message : String(error),
-        };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONSISTENCY_PARALLELISM, targets.length) }, worker));
-  return readings;
 }

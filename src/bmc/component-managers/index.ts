@@ -1,5 +1,5 @@
 export { type BmcTaskHandle, readBmcFirmwareVersion } from "./bmc-firmware.ts";
-export { BmcComputeManager, type DriverFactory } from "./compute.ts";
+export { BmcComputeManager } from "./compute.ts";
 export {
   type BringUpResult,
   type ComponentExpectation,

@@ -4,7 +4,6 @@
  * task executor works only against this interface; a manager is chosen from the registry by component type
  * and implementation name. Targets are plain data, so they can be built from inventory rows.
  */
-import { createHash } from "node:crypto";
 import { NotFoundError } from "../../errors.ts";
 import type { BmcEndpoint, FirmwareUpdateState, PowerAction, PowerState } from "../driver.ts";
 
@@ -218,9 +217,4 @@ export function decodeHandle(handle: string): Record<string, unknown> | undefine
   } catch {
     return undefined;
   }
-}
-
-/** A cache key for connections to one endpoint with one set of credentials (rotated credentials: a new key). */
-export function endpointKey(targetId: string, endpoint: object): string {
-  return `${targetId}/${createHash("sha256").update(JSON.stringify(endpoint)).digest("hex").slice(0, 16)}`;
 }

@@ -6,16 +6,10 @@
  * (wait-reachable) before the version is verified.
  */
 
-import { type BmcDriver, type BmcEndpoint, BmcError, type PowerAction } from "../driver.ts";
-import { createRedfishDriver } from "../redfish/index.ts";
-import {
-  badHandle,
-  bmcFirmwareStatus,
-  parseBmcTaskHandle,
-  readBmcFirmwareVersion,
-  startBmcFirmwareUpdate,
-} from "./bmc-firmware.ts";
-import { type DriverFactory, readAll } from "./compute.ts";
+import { BmcError, type PowerAction } from "../driver.ts";
+import { type BmcDriverFactory, bmcDriverFactory } from "../driver-factory.ts";
+import { badHandle, parseBmcTaskHandle } from "./bmc-firmware.ts";
+import { BmcComputeManager } from "./compute.ts";
 import {
   type BringUpResult,
   type ComponentExpectation,
@@ -24,52 +18,56 @@ import {
   type ComponentManager,
   type ComponentPowerStatus,
   type ComponentTarget,
-  consistencyOf,
   decodeHandle,
   encodeHandle,
-  endpointKey,
   type FirmwareConsistencyReport,
   type SshEndpoint,
-  versionMatches,
 } from "./model.ts";
 import { type NvosSession, refused, safeArgument, withNvos } from "./nvos-ssh.ts";
-import { type ComponentManagerOptions, ConnectionCache, describeTarget, ManagerSupport } from "./support.ts";
+import {
+  type ComponentManagerOptions,
+  describeTarget,
+  firmwareConsistencyOf,
+  installPhase,
+  ManagerSupport,
+  verified,
+} from "./support.ts";
 
 export interface NvSwitchManagerOptions extends ComponentManagerOptions {
-  /** The tray BMC's driver; default the Redfish driver. */
-  readonly createDriver?: DriverFactory;
+  /** Makes the tray BMC's driver (asked for Redfish); default createBmcDriver with the manager's logger. */
+  readonly createDriver?: BmcDriverFactory;
 }
 
 /** NVOS prints this when an action has been accepted and starts running. */
 const ACTION_STARTED = /Action executing/i;
 
+const POWER_ON_WORDS = {
+  alreadyOn: "tray already on",
+  requested: "tray power on requested",
+  done: "tray powered on",
+};
+
 export class NvSwitchManager implements ComponentManager {
   readonly type = "nvswitch" as const;
   readonly implementation = "redfish+ssh";
   private readonly support: ManagerSupport;
-  private readonly drivers: ConnectionCache<BmcDriver>;
-  private readonly createDriver: DriverFactory;
+  /** The tray's BMC is driven as a compute tray's is: power, its SimpleUpdate, the expectations. */
+  private readonly tray: BmcComputeManager;
 
   constructor(options: NvSwitchManagerOptions = {}) {
     this.support = new ManagerSupport(options);
-    this.drivers = new ConnectionCache(options.maxCachedConnections ?? 256, options.logger);
-    this.createDriver =
+    const createDriver =
       options.createDriver ??
-      ((endpoint: BmcEndpoint) =>
-        createRedfishDriver(endpoint, options.logger !== undefined ? { logger: options.logger } : {}));
+      bmcDriverFactory(options.logger !== undefined ? { logger: options.logger } : {});
+    this.tray = new BmcComputeManager("redfish", createDriver, options);
   }
 
   async powerControl(target: ComponentTarget, action: PowerAction, signal: AbortSignal): Promise<void> {
-    await this.support.call(target, `power ${action}`, signal, (call) =>
-      this.driver(target).setPower(action, call),
-    );
+    await this.tray.powerControl(target, action, signal);
   }
 
   async getPowerStatus(target: ComponentTarget, signal: AbortSignal): Promise<ComponentPowerStatus> {
-    const state = await this.support.call(target, "power status", signal, (call) =>
-      this.driver(target).getPowerState(call),
-    );
-    return this.support.powerStatus(target, state);
+    return await this.tray.getPowerStatus(target, signal);
   }
 
   async firmwareControl(
@@ -78,11 +76,7 @@ export class NvSwitchManager implements ComponentManager {
     signal: AbortSignal,
   ): Promise<ComponentFirmwareStatus> {
     const strategy = request.strategy ?? (target.nvos !== undefined ? "ssh" : "redfish");
-    if (strategy === "redfish") {
-      return await this.support.call(target, "firmware update (redfish)", signal, (call) =>
-        startBmcFirmwareUpdate(this.driver(target), request, this.expectationOf(target), call),
-      );
-    }
+    if (strategy === "redfish") return await this.tray.firmwareControl(target, request, signal);
     const nvos = this.nvos(target);
     const url = safeArgument(request.imageUri, "request.imageUri");
     const file = safeArgument(fileName(url), "request.imageUri");
@@ -113,11 +107,8 @@ export class NvSwitchManager implements ComponentManager {
     handle: string,
     signal: AbortSignal,
   ): Promise<ComponentFirmwareStatus> {
-    const task = parseBmcTaskHandle(handle);
-    if (task !== undefined) {
-      return await this.support.call(target, "firmware status (redfish)", signal, (call) =>
-        bmcFirmwareStatus(this.driver(target), handle, task, call),
-      );
+    if (parseBmcTaskHandle(handle) !== undefined) {
+      return await this.tray.getFirmwareStatus(target, handle, signal);
     }
     const payload = decodeHandle(handle);
     if (payload?.kind !== "nvos-install" || typeof payload.file !== "string") throw badHandle(handle);
@@ -130,56 +121,35 @@ export class NvSwitchManager implements ComponentManager {
   }
 
   injectExpectation(target: ComponentTarget, expectation: ComponentExpectation): void {
-    this.support.inject(target, expectation);
+    this.tray.injectExpectation(target, expectation);
   }
 
   expectationOf(target: ComponentTarget): ComponentExpectation {
-    return this.support.expectationOf(target);
+    return this.tray.expectationOf(target);
   }
 
   async bringUp(target: ComponentTarget, signal: AbortSignal): Promise<BringUpResult> {
-    return await this.support.call(
-      target,
-      "bring-up",
-      signal,
-      async (call) => {
-        const driver = this.driver(target);
-        const steps: string[] = [];
-        let state = await driver.getPowerState(call);
-        if (state === "on") {
-          steps.push("tray already on");
-        } else {
-          if (state !== "powering-on") {
-            await driver.setPower("on", call);
-            steps.push("tray power on requested");
+    return await this.support.bringUp(target, signal, async (call) => {
+      const steps = await this.support.powerOn(this.tray, target, POWER_ON_WORDS, call);
+      if (target.nvos === undefined) return { steps };
+      // The switch OS boots after the tray: wait until it answers on its shell.
+      for (;;) {
+        try {
+          const version = await withNvos(target.nvos, call, (session) => nvosVersion(session, call));
+          steps.push(`NVOS ${version} reachable`);
+          return { steps };
+        } catch (error) {
+          if (
+            !(error instanceof BmcError) ||
+            !["unreachable", "timeout"].includes(error.kind) ||
+            call.aborted
+          ) {
+            throw error;
           }
-          while (state !== "on") {
-            await this.support.pause(this.support.pollIntervalMs, call);
-            state = await driver.getPowerState(call);
-          }
-          steps.push("tray powered on");
         }
-        if (target.nvos === undefined) return { steps };
-        // The switch OS boots after the tray: wait until it answers on its shell.
-        for (;;) {
-          try {
-            const version = await withNvos(target.nvos, call, (session) => nvosVersion(session, call));
-            steps.push(`NVOS ${version} reachable`);
-            return { steps };
-          } catch (error) {
-            if (
-              !(error instanceof BmcError) ||
-              !["unreachable", "timeout"].includes(error.kind) ||
-              call.aborted
-            ) {
-              throw error;
-            }
-          }
-          await this.support.pause(this.support.pollIntervalMs, call);
-        }
-      },
-      this.support.bringUpTimeoutMs,
-    );
+        await this.support.pause(this.support.pollIntervalMs, call);
+      }
+    });
   }
 
   /** NVOS versions over SSH where the target has NVOS; the BMC's firmware otherwise. */
@@ -187,23 +157,18 @@ export class NvSwitchManager implements ComponentManager {
     targets: readonly ComponentTarget[],
     signal: AbortSignal,
   ): Promise<FirmwareConsistencyReport> {
-    const readings = await readAll(targets, async (target) => {
+    return await firmwareConsistencyOf(targets, (target) => {
       const nvos = target.nvos;
-      return await this.support.call(target, "firmware version", signal, (call) =>
-        nvos !== undefined
-          ? withNvos(nvos, call, (session) => nvosVersion(session, call))
-          : readBmcFirmwareVersion(this.driver(target), this.expectationOf(target).firmwareComponent, call),
-      );
+      return nvos !== undefined
+        ? this.support.call(target, "firmware version", signal, (call) =>
+            withNvos(nvos, call, (session) => nvosVersion(session, call)),
+          )
+        : this.tray.firmwareVersion(target, signal);
     });
-    return consistencyOf(readings);
   }
 
   async close(): Promise<void> {
-    await this.drivers.closeAll();
-  }
-
-  private driver(target: ComponentTarget): BmcDriver {
-    return this.drivers.get(endpointKey(target.id, target.bmc), () => this.createDriver(target.bmc));
+    await this.tray.close();
   }
 
   private nvos(target: ComponentTarget): SshEndpoint {
@@ -251,23 +216,18 @@ async function installStatus(
         const status = typeof install.status === "string" ? install.status : "";
         const percent = typeof install.percentage === "number" ? install.percentage : undefined;
         if (install.state === "action_executing") {
-          return {
+          return installPhase(
             handle,
-            state: "running",
-            phase: "install",
-            ...(percent !== undefined ? { percent } : {}),
-            ...expected,
-            messages: [status],
-          };
+            { state: "running", ...(percent !== undefined ? { percent } : {}), messages: [status] },
+            expectedVersion,
+          );
         }
         if (install.state === "action_fail") {
-          return {
+          return installPhase(
             handle,
-            state: "failed",
-            phase: "install",
-            ...expected,
-            messages: [`NVOS install failed: ${status}`],
-          };
+            { state: "failed", messages: [`NVOS install failed: ${status}`] },
+            expectedVersion,
+          );
         }
         return {
           handle,
@@ -278,17 +238,7 @@ async function installStatus(
           messages: [status],
         };
       }
-      const version = await nvosVersion(session, signal);
-      const mismatch = expectedVersion !== undefined && !versionMatches(version, expectedVersion);
-      return {
-        handle,
-        state: mismatch ? "failed" : "completed",
-        phase: "verify",
-        percent: 100,
-        version,
-        ...expected,
-        messages: mismatch ? [`version mismatch: expected ${expectedVersion}, NVOS runs ${version}`] : [],
-      };
+      return verified(handle, await nvosVersion(session, signal), expectedVersion, [], "NVOS runs");
     });
   } catch (error) {
     // A switch rebooting into its new image refuses or drops SSH: that is progress, not failure.

@@ -21,7 +21,7 @@ import {
   stringOf,
   stringsOf,
 } from "../redfish/json.ts";
-import { mapPowerState, planPowerAction } from "../redfish/power.ts";
+import { mapPowerState, type PowerPlan, planPowerAction } from "../redfish/power.ts";
 import { isTask, parseTask, transferProtocolFor } from "../redfish/tasks.ts";
 import {
   DEFAULT_RETRY_POLICY,
@@ -30,7 +30,6 @@ import {
   type RetryPolicy,
 } from "../redfish/transport.ts";
 import { badHandle } from "./bmc-firmware.ts";
-import { readAll } from "./compute.ts";
 import {
   type BringUpResult,
   type ComponentExpectation,
@@ -39,15 +38,20 @@ import {
   type ComponentManager,
   type ComponentPowerStatus,
   type ComponentTarget,
-  consistencyOf,
   decodeHandle,
   encodeHandle,
-  endpointKey,
   type FirmwareConsistencyReport,
   type OutletPowerStatus,
-  versionMatches,
 } from "./model.ts";
-import { type ComponentManagerOptions, ConnectionCache, describeTarget, ManagerSupport } from "./support.ts";
+import {
+  type ComponentManagerOptions,
+  describeTarget,
+  firmwareConsistencyOf,
+  installPhase,
+  ManagerSupport,
+  TargetConnections,
+  verified,
+} from "./support.ts";
 
 export interface RedfishPowerShelfOptions extends ComponentManagerOptions {
   readonly retry?: Partial<RetryPolicy>;
@@ -72,6 +76,8 @@ const RESET_TO_OUTLET: Readonly<Record<string, string>> = {
   ForceOff: "Off",
   PowerCycle: "PowerCycle",
 };
+
+const POWER_ON_WORDS = { alreadyOn: "already on", requested: "power on requested", done: "output enabled" };
 
 class ShelfConnection {
   readonly transport: RedfishTransport;
@@ -150,18 +156,21 @@ export class RedfishPowerShelfManager implements ComponentManager {
   readonly type = "powershelf" as const;
   readonly implementation = "redfish";
   private readonly support: ManagerSupport;
-  private readonly connections: ConnectionCache<ShelfConnection>;
-  private readonly retry: RetryPolicy;
+  private readonly shelves: TargetConnections<ShelfConnection>;
 
   constructor(options: RedfishPowerShelfOptions = {}) {
     this.support = new ManagerSupport(options);
-    this.connections = new ConnectionCache(options.maxCachedConnections ?? 256, options.logger);
-    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.shelves = new TargetConnections(
+      this.support,
+      "redfish",
+      (target) => new ShelfConnection(target.endpoint, retry, options.logger),
+      options,
+    );
   }
 
   async powerControl(target: ComponentTarget, action: PowerAction, signal: AbortSignal): Promise<void> {
-    await this.support.call(target, `power ${action}`, signal, async (call) => {
-      const shelf = this.connection(target);
+    await this.shelves.use(target, `power ${action}`, signal, async (shelf, call) => {
       const topology = await shelf.discover(call);
       if (target.outlets !== undefined) {
         const outlets = await this.outlets(shelf, topology, target, call);
@@ -177,8 +186,7 @@ export class RedfishPowerShelfManager implements ComponentManager {
   }
 
   async getPowerStatus(target: ComponentTarget, signal: AbortSignal): Promise<ComponentPowerStatus> {
-    return await this.support.call(target, "power status", signal, async (call) => {
-      const shelf = this.connection(target);
+    return await this.shelves.use(target, "power status", signal, async (shelf, call) => {
       const topology = await shelf.discover(call);
       const [chassis, outlets, watts] = await Promise.all([
         topology.chassis !== undefined
@@ -210,8 +218,7 @@ export class RedfishPowerShelfManager implements ComponentManager {
     request: ComponentFirmwareRequest,
     signal: AbortSignal,
   ): Promise<ComponentFirmwareStatus> {
-    return await this.support.call(target, "firmware update", signal, async (call) => {
-      const shelf = this.connection(target);
+    return await this.shelves.use(target, "firmware update", signal, async (shelf, call) => {
       const expectation = this.expectationOf(target);
       const version = request.version ?? expectation.firmwareVersion;
       const component = request.components?.[0] ?? expectation.firmwareComponent;
@@ -276,40 +283,17 @@ export class RedfishPowerShelfManager implements ComponentManager {
     const monitor = payload.monitor;
     const expectedVersion = typeof payload.version === "string" ? payload.version : undefined;
     const component = typeof payload.component === "string" ? payload.component : undefined;
-    return await this.support.call(target, "firmware status", signal, async (call) => {
-      const shelf = this.connection(target);
+    return await this.shelves.use(target, "firmware status", signal, async (shelf, call) => {
       const request: RedfishRequest = { method: "GET", path: monitor };
       const response = await shelf.transport.send(request, call);
       if (response.status >= 400 && response.status !== 404) throw shelf.client.rejection(request, response);
       const task = isTask(response.body) ? parseTask(response.body) : undefined;
-      const expected = expectedVersion !== undefined ? { expectedVersion } : {};
       if (task !== undefined && task.state !== "completed") {
-        return {
-          handle,
-          state: task.state,
-          phase: "install",
-          ...(task.percent !== undefined ? { percent: task.percent } : {}),
-          ...expected,
-          messages: task.messages,
-        };
+        return installPhase(handle, task, expectedVersion);
       }
       // Completed, or the monitor was reaped after completing: the version decides.
       const version = await this.readVersion(shelf, component, call);
-      const mismatch = expectedVersion !== undefined && !versionMatches(version, expectedVersion);
-      return {
-        handle,
-        state: mismatch ? "failed" : "completed",
-        phase: "verify",
-        percent: 100,
-        version,
-        ...expected,
-        messages: [
-          ...(task?.messages ?? []),
-          ...(mismatch
-            ? [`version mismatch: expected ${expectedVersion}, the shelf reports ${version}`]
-            : []),
-        ],
-      };
+      return verified(handle, version, expectedVersion, task?.messages ?? [], "the shelf reports");
     });
   }
 
@@ -322,51 +306,24 @@ export class RedfishPowerShelfManager implements ComponentManager {
   }
 
   async bringUp(target: ComponentTarget, signal: AbortSignal): Promise<BringUpResult> {
-    return await this.support.call(
-      target,
-      "bring-up",
-      signal,
-      async (call) => {
-        const steps: string[] = [];
-        let status = await this.getPowerStatus(target, call);
-        if (status.state === "on") return { steps: ["already on"] };
-        if (status.state !== "powering-on") {
-          await this.powerControl(target, "on", call);
-          steps.push("power on requested");
-        }
-        while (status.state !== "on") {
-          await this.support.pause(this.support.pollIntervalMs, call);
-          status = await this.getPowerStatus(target, call);
-        }
-        steps.push("output enabled");
-        return { steps };
-      },
-      this.support.bringUpTimeoutMs,
-    );
+    return await this.support.bringUp(target, signal, async (call) => ({
+      steps: await this.support.powerOn(this, target, POWER_ON_WORDS, call),
+    }));
   }
 
   async firmwareConsistency(
     targets: readonly ComponentTarget[],
     signal: AbortSignal,
   ): Promise<FirmwareConsistencyReport> {
-    const readings = await readAll(targets, async (target) => {
-      const component = this.expectationOf(target).firmwareComponent;
-      return await this.support.call(target, "firmware version", signal, (call) =>
-        this.readVersion(this.connection(target), component, call),
-      );
-    });
-    return consistencyOf(readings);
+    return await firmwareConsistencyOf(targets, (target) =>
+      this.shelves.use(target, "firmware version", signal, (shelf, call) =>
+        this.readVersion(shelf, this.expectationOf(target).firmwareComponent, call),
+      ),
+    );
   }
 
   async close(): Promise<void> {
-    await this.connections.closeAll();
-  }
-
-  private connection(target: ComponentTarget): ShelfConnection {
-    return this.connections.get(
-      endpointKey(target.id, target.bmc),
-      () => new ShelfConnection(target.bmc, this.retry, this.support.logger),
-    );
+    await this.shelves.close();
   }
 
   private async resetChassis(
@@ -386,26 +343,14 @@ export class RedfishPowerShelfManager implements ComponentManager {
     }
     const allowed = await allowableValues(shelf, reset, "ResetType", signal);
     const current = mapPowerState(stringOf(chassis.doc, "PowerState"));
-    const plan = planPowerAction(action, current, allowed);
-    const post = async (resetType: string): Promise<void> =>
-      await this.post(shelf, normalizePath(resetTarget), { ResetType: resetType }, signal);
-    switch (plan.kind) {
-      case "none":
-        return;
-      case "unsupported":
-        throw new BmcError(
-          "unsupported",
-          `power shelf ${shelf.endpoint.address}: cannot ${action}: ${plan.reason}`,
-        );
-      case "reset":
-        await post(plan.resetType);
-        return;
-      case "off-then-on":
-        await post(plan.off);
-        await this.waitFor(shelf, chassisPath, "off", signal);
-        await post(plan.on);
-        return;
-    }
+    await this.carryOut(
+      shelf,
+      chassisPath,
+      planPowerAction(action, current, allowed),
+      (resetType) => ({ path: normalizePath(resetTarget), body: { ResetType: resetType } }),
+      `power shelf ${shelf.endpoint.address}: cannot ${action}`,
+      signal,
+    );
   }
 
   private async controlOutlet(
@@ -426,43 +371,51 @@ export class RedfishPowerShelfManager implements ComponentManager {
       const mapped = OUTLET_TO_RESET[value];
       return mapped !== undefined ? [mapped] : [];
     });
-    const plan = planPowerAction(action, mapPowerState(stringOf(outlet.doc, "PowerState")), allowed);
-    const post = async (resetType: string): Promise<void> =>
-      await this.post(
-        shelf,
-        normalizePath(controlTarget),
-        { PowerState: RESET_TO_OUTLET[resetType] },
-        signal,
-      );
+    await this.carryOut(
+      shelf,
+      outlet.path,
+      planPowerAction(action, mapPowerState(stringOf(outlet.doc, "PowerState")), allowed),
+      (resetType) => ({
+        path: normalizePath(controlTarget),
+        body: { PowerState: RESET_TO_OUTLET[resetType] },
+      }),
+      `power shelf ${shelf.endpoint.address}: outlet ${stringOf(outlet.doc, "Id")} cannot ${action}`,
+      signal,
+    );
+  }
+
+  /**
+   * Carries out a power plan on one resource (the chassis, an outlet), posting `request(resetType)` for
+   * each step; `cannot` begins the message of a plan the resource does not support.
+   */
+  private async carryOut(
+    shelf: ShelfConnection,
+    resource: string,
+    plan: PowerPlan,
+    request: (resetType: string) => { readonly path: string; readonly body: RedfishDocument },
+    cannot: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const post = async (resetType: string): Promise<void> => {
+      // Switching power twice by accident is what must not happen; a dropped request is not re-sent.
+      const sent: RedfishRequest = { method: "POST", ...request(resetType), idempotent: false };
+      const response = await shelf.transport.send(sent, signal);
+      if (response.status < 200 || response.status >= 300) throw shelf.client.rejection(sent, response);
+    };
     switch (plan.kind) {
       case "none":
         return;
       case "unsupported":
-        throw new BmcError(
-          "unsupported",
-          `power shelf ${shelf.endpoint.address}: outlet ${stringOf(outlet.doc, "Id")} cannot ${action}: ${plan.reason}`,
-        );
+        throw new BmcError("unsupported", `${cannot}: ${plan.reason}`);
       case "reset":
         await post(plan.resetType);
         return;
       case "off-then-on":
         await post(plan.off);
-        await this.waitFor(shelf, outlet.path, "off", signal);
+        await this.waitFor(shelf, resource, "off", signal);
         await post(plan.on);
         return;
     }
-  }
-
-  private async post(
-    shelf: ShelfConnection,
-    path: string,
-    body: RedfishDocument,
-    signal: AbortSignal,
-  ): Promise<void> {
-    // Switching power twice by accident is what must not happen; a dropped request is not re-sent.
-    const request: RedfishRequest = { method: "POST", path, body, idempotent: false };
-    const response = await shelf.transport.send(request, signal);
-    if (response.status < 200 || response.status >= 300) throw shelf.client.rejection(request, response);
   }
 
   private async waitFor(

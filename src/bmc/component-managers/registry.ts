@@ -4,9 +4,9 @@
  * on first use and kept, so its sessions are reused; `close()` ends them all. Lookups of a type or an
  * implementation nobody registered fail with UnknownComponentManagerError, naming what exists.
  */
-import type { BmcEndpoint } from "../driver.ts";
-import { createIpmiDriver, type IpmiDriverOptions } from "../ipmi/driver.ts";
-import { createRedfishDriver, type RedfishDriverOptions } from "../redfish/index.ts";
+import { bmcDriverFactory } from "../driver-factory.ts";
+import type { IpmiDriverOptions } from "../ipmi/driver.ts";
+import type { RedfishDriverOptions } from "../redfish/index.ts";
 import { BmcComputeManager } from "./compute.ts";
 import {
   type ComponentManager,
@@ -73,45 +73,16 @@ export function createComponentManagerRegistry(
   options: DefaultRegistryOptions = {},
 ): ComponentManagerRegistry {
   const { redfish, ipmi, ...common } = options;
-  const redfishOptions: RedfishDriverOptions = {
+  const createDriver = bmcDriverFactory({
     ...(common.logger !== undefined ? { logger: common.logger } : {}),
-    ...redfish,
-  };
-  const ipmiOptions: IpmiDriverOptions = {
-    ...(common.logger !== undefined ? { logger: common.logger } : {}),
-    ...ipmi,
-  };
+    ...(redfish !== undefined ? { redfish } : {}),
+    ...(ipmi !== undefined ? { ipmi } : {}),
+  });
   const registry = new ComponentManagerRegistry();
-  registry.register(
-    "compute",
-    "redfish",
-    () =>
-      new BmcComputeManager(
-        "redfish",
-        (endpoint: BmcEndpoint) => createRedfishDriver(endpoint, redfishOptions),
-        common,
-      ),
-  );
-  registry.register(
-    "compute",
-    "ipmi",
-    () =>
-      new BmcComputeManager(
-        "ipmi",
-        (endpoint: BmcEndpoint) => createIpmiDriver(endpoint, ipmiOptions),
-        common,
-      ),
-  );
+  registry.register("compute", "redfish", () => new BmcComputeManager("redfish", createDriver, common));
+  registry.register("compute", "ipmi", () => new BmcComputeManager("ipmi", createDriver, common));
   registry.register("powershelf", "redfish", () => new RedfishPowerShelfManager(common));
-  registry.register(
-    "nvswitch",
-    "redfish+ssh",
-    () =>
-      new NvSwitchManager({
-        ...common,
-        createDriver: (endpoint: BmcEndpoint) => createRedfishDriver(endpoint, redfishOptions),
-      }),
-  );
+  registry.register("nvswitch", "redfish+ssh", () => new NvSwitchManager({ ...common, createDriver }));
   return registry;
 }
 
