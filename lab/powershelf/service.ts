@@ -4,20 +4,32 @@
  * a PowerDistribution under PowerEquipment/PowerShelves (Outlets with Outlet.PowerControl, Metrics), plus
  * UpdateService with SimpleUpdate tasks, a Manager, and sessions shared with the lab BMCs.
  */
-import { parseSimpleUpdate, taskDocument, taskMonitorResponse } from "../redfish/firmware.ts";
+import {
+  actionParameter,
+  addFirmwareRoutes,
+  addSessionRoutes,
+  answerBeforeAuthentication,
+  collection,
+  type Doc,
+  firmwareTaskDocument,
+  firmwareTaskMonitor,
+  LabRoutes,
+  methodNotAllowed,
+  REDFISH_ROOT as R,
+  resourceMissing,
+  SESSIONS_PATH as SESSIONS,
+  SIMPLE_UPDATE_PATH,
+  serviceRoot,
+  startSimpleUpdate,
+} from "../redfish/documents.ts";
 import { type LabRequest, type LabResponse, redfishError } from "../redfish/https-server.ts";
 import { type LabCredentials, LabSessions } from "../redfish/sessions.ts";
 import type { OutletState, PsuState, SimulatedPowerShelf } from "./shelf.ts";
 
-type Doc = Record<string, unknown>;
-
-const R = "/redfish/v1";
 const CHASSIS = `${R}/Chassis/PowerShelf`;
 const SHELF = `${R}/PowerEquipment/PowerShelves/1`;
 const MANAGER = `${R}/Managers/PMC`;
-const SESSIONS = `${R}/SessionService/Sessions`;
 const RESET = `${CHASSIS}/Actions/Chassis.Reset`;
-const SIMPLE_UPDATE = `${R}/UpdateService/Actions/UpdateService.SimpleUpdate`;
 const RESET_TYPES = ["On", "ForceOff", "PowerCycle"];
 const OUTLET_STATES = ["On", "Off", "PowerCycle"];
 const TRANSFER_PROTOCOLS = ["HTTP", "HTTPS"];
@@ -31,7 +43,7 @@ export interface PowerShelfIdentity {
 
 export class PowerShelfRedfishService {
   private readonly sessions: LabSessions;
-  private readonly routes = new Map<string, () => Doc>();
+  private readonly routes = new LabRoutes();
 
   constructor(
     private readonly shelf: SimulatedPowerShelf,
@@ -57,25 +69,24 @@ export class PowerShelfRedfishService {
   }
 
   handle(request: LabRequest): LabResponse {
-    if (request.malformedBody)
-      return redfishError(400, "Base.1.8.MalformedJSON", "The request body is not JSON.");
+    const early = answerBeforeAuthentication(request, {
+      key: (path) => path,
+      sessions: this.sessions,
+      login: true,
+      root: () => ({ status: 200, body: this.root() }),
+    });
+    if (early !== undefined) return early;
     const method = request.method === "HEAD" ? "GET" : request.method;
     const path = request.path;
-    if (method === "GET" && path === "/redfish") return { status: 200, body: { v1: `${R}/` } };
-    if (method === "GET" && path === R) return { status: 200, body: this.root() };
-    if (method === "POST" && path === SESSIONS) return this.sessions.login(request);
-    const denied = this.sessions.authenticate(request);
-    if (denied !== undefined) return denied;
 
     if (method === "GET") {
       const monitor = /^\/redfish\/v1\/TaskService\/Tasks\/([^/]+)\/Monitor$/.exec(path);
       if (monitor !== null) {
         const task = this.shelf.tasks.get(monitor[1] as string);
-        if (task !== undefined)
-          return taskMonitorResponse(task, this.shelf.taskPercent(task), taskPath(task.id));
+        if (task !== undefined) return firmwareTaskMonitor(this.shelf, task);
       }
       const doc = this.resolve(path);
-      return doc !== undefined ? { status: 200, body: doc } : missing(path);
+      return doc !== undefined ? { status: 200, body: doc } : resourceMissing(path);
     }
     if (method === "POST" && path === RESET) return this.reset(request);
     const outletAction =
@@ -84,61 +95,39 @@ export class PowerShelfRedfishService {
       );
     if (method === "POST" && outletAction !== null)
       return this.outletControl(outletAction[1] as string, request);
-    if (method === "POST" && path === SIMPLE_UPDATE) return this.simpleUpdate(request);
+    if (method === "POST" && path === SIMPLE_UPDATE_PATH) {
+      return startSimpleUpdate(request, this.shelf, TRANSFER_PROTOCOLS);
+    }
     if (method === "DELETE" && path.startsWith(`${SESSIONS}/`)) {
-      return this.sessions.logout(path.slice(SESSIONS.length + 1)) ? { status: 204 } : missing(path);
+      return this.sessions.logout(path.slice(SESSIONS.length + 1)) ? { status: 204 } : resourceMissing(path);
     }
     if (this.resolve(path) !== undefined) {
-      return {
-        ...redfishError(405, "Base.1.8.OperationNotAllowed", `${request.method} is not allowed on ${path}.`),
-        headers: { allow: "GET, HEAD" },
-      };
+      return methodNotAllowed(`${request.method} is not allowed on ${path}.`);
     }
-    return missing(path);
+    return resourceMissing(path);
   }
 
   // ---------------------------------------------------------------- actions
 
   private reset(request: LabRequest): LabResponse {
-    const resetType = (request.body as Doc | undefined)?.ResetType;
-    if (typeof resetType !== "string") {
-      return redfishError(400, "Base.1.8.ActionParameterMissing", "ResetType is required.");
-    }
+    const resetType = actionParameter(request, "ResetType");
+    if (typeof resetType !== "string") return resetType;
     const outcome = this.shelf.reset(resetType);
     return outcome.ok ? { status: 204 } : redfishError(outcome.status, outcome.messageId, outcome.message);
   }
 
   private outletControl(id: string, request: LabRequest): LabResponse {
-    const powerState = (request.body as Doc | undefined)?.PowerState;
-    if (typeof powerState !== "string") {
-      return redfishError(400, "Base.1.8.ActionParameterMissing", "PowerState is required.");
-    }
+    const powerState = actionParameter(request, "PowerState");
+    if (typeof powerState !== "string") return powerState;
     const outcome = this.shelf.outletControl(id, powerState);
     return outcome.ok ? { status: 204 } : redfishError(outcome.status, outcome.messageId, outcome.message);
-  }
-
-  private simpleUpdate(request: LabRequest): LabResponse {
-    const update = parseSimpleUpdate(request.body, {
-      transferProtocols: TRANSFER_PROTOCOLS,
-      firmware: this.shelf.firmware,
-      pathOf: firmwarePath,
-      key: (path) => path,
-      defaultTargets: () => this.shelf.firmware.filter((item) => item.role === "bmc").map((item) => item.id),
-    });
-    if ("status" in update) return update;
-    const task = this.shelf.startFirmwareUpdate(update.imageUri, update.targets);
-    return {
-      status: 202,
-      headers: { location: `${taskPath(task.id)}/Monitor` },
-      body: taskDocument(task, this.shelf.taskPercent(task), taskPath(task.id)),
-    };
   }
 
   // ---------------------------------------------------------------- documents
 
   private resolve(path: string): Doc | undefined {
-    const render = this.routes.get(path);
-    if (render !== undefined) return render();
+    const routed = this.routes.render(path);
+    if (routed !== undefined) return routed;
     const session = path.startsWith(`${SESSIONS}/`)
       ? this.sessions.document(path.slice(SESSIONS.length + 1))
       : undefined;
@@ -146,31 +135,21 @@ export class PowerShelfRedfishService {
     const task = /^\/redfish\/v1\/TaskService\/Tasks\/([^/]+)$/.exec(path);
     if (task !== null) {
       const found = this.shelf.tasks.get(task[1] as string);
-      return found !== undefined
-        ? taskDocument(found, this.shelf.taskPercent(found), taskPath(found.id))
-        : undefined;
+      return found !== undefined ? firmwareTaskDocument(this.shelf, found) : undefined;
     }
     return undefined;
   }
 
   private root(): Doc {
-    return {
-      "@odata.id": R,
-      "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot",
-      Id: "RootService",
-      Name: "Power Shelf Controller",
-      RedfishVersion: "1.17.0",
-      UUID: this.identity.uuid,
-      Vendor: this.identity.manufacturer,
-      Product: this.identity.model,
-      Chassis: { "@odata.id": `${R}/Chassis` },
-      PowerEquipment: { "@odata.id": `${R}/PowerEquipment` },
-      Managers: { "@odata.id": `${R}/Managers` },
-      UpdateService: { "@odata.id": `${R}/UpdateService` },
-      Tasks: { "@odata.id": `${R}/TaskService` },
-      SessionService: { "@odata.id": `${R}/SessionService` },
-      Links: { Sessions: { "@odata.id": SESSIONS } },
-    };
+    return serviceRoot({
+      name: "Power Shelf Controller",
+      redfishVersion: "1.17.0",
+      uuid: this.identity.uuid,
+      vendor: this.identity.manufacturer,
+      product: this.identity.model,
+      links: ["Chassis", "PowerEquipment", "Managers"],
+      sessions: true,
+    });
   }
 
   private buildRoutes(): void {
@@ -184,8 +163,10 @@ export class PowerShelfRedfishService {
       State: "Enabled",
     });
 
-    this.route(`${R}/Chassis`, () => collection(`${R}/Chassis`, "Chassis Collection", "Chassis", [CHASSIS]));
-    this.route(CHASSIS, () => ({
+    this.routes.add(`${R}/Chassis`, () =>
+      collection(`${R}/Chassis`, "Chassis Collection", "Chassis", [CHASSIS]),
+    );
+    this.routes.add(CHASSIS, () => ({
       "@odata.id": CHASSIS,
       "@odata.type": "#Chassis.v1_22_0.Chassis",
       Id: "PowerShelf",
@@ -208,7 +189,7 @@ export class PowerShelfRedfishService {
     }));
 
     const power = `${CHASSIS}/PowerSubsystem`;
-    this.route(power, () => ({
+    this.routes.add(power, () => ({
       "@odata.id": power,
       "@odata.type": "#PowerSubsystem.v1_1_0.PowerSubsystem",
       Id: "PowerSubsystem",
@@ -217,7 +198,7 @@ export class PowerShelfRedfishService {
       PowerSupplies: { "@odata.id": `${power}/PowerSupplies` },
       Status: status(),
     }));
-    this.route(`${power}/PowerSupplies`, () =>
+    this.routes.add(`${power}/PowerSupplies`, () =>
       collection(
         `${power}/PowerSupplies`,
         "Power Supply Collection",
@@ -227,7 +208,7 @@ export class PowerShelfRedfishService {
     );
     for (const psu of s.psus) {
       const path = `${power}/PowerSupplies/${psu.id}`;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#PowerSupply.v1_5_0.PowerSupply",
         Id: psu.id,
@@ -241,10 +222,10 @@ export class PowerShelfRedfishService {
           ? { Health: "Critical", State: "UnavailableOffline" }
           : { Health: "OK", State: "Enabled" },
       }));
-      this.route(`${path}/Metrics`, () => this.psuMetrics(psu, path));
+      this.routes.add(`${path}/Metrics`, () => this.psuMetrics(psu, path));
     }
 
-    this.route(`${CHASSIS}/Sensors`, () =>
+    this.routes.add(`${CHASSIS}/Sensors`, () =>
       collection(
         `${CHASSIS}/Sensors`,
         "Sensors",
@@ -254,7 +235,7 @@ export class PowerShelfRedfishService {
     );
     const sensor = (id: string, name: string, type: string, units: string, reading: () => number): void => {
       const path = `${CHASSIS}/Sensors/${id}`;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#Sensor.v1_2_0.Sensor",
         Id: id,
@@ -272,7 +253,7 @@ export class PowerShelfRedfishService {
       round(24 + s.outputWatts() / 2_000),
     );
 
-    this.route(`${R}/PowerEquipment`, () => ({
+    this.routes.add(`${R}/PowerEquipment`, () => ({
       "@odata.id": `${R}/PowerEquipment`,
       "@odata.type": "#PowerEquipment.v1_2_0.PowerEquipment",
       Id: "PowerEquipment",
@@ -280,10 +261,10 @@ export class PowerShelfRedfishService {
       PowerShelves: { "@odata.id": `${R}/PowerEquipment/PowerShelves` },
       Status: { Health: "OK", State: "Enabled" },
     }));
-    this.route(`${R}/PowerEquipment/PowerShelves`, () =>
+    this.routes.add(`${R}/PowerEquipment/PowerShelves`, () =>
       collection(`${R}/PowerEquipment/PowerShelves`, "Power Shelf Collection", "PowerDistribution", [SHELF]),
     );
-    this.route(SHELF, () => ({
+    this.routes.add(SHELF, () => ({
       "@odata.id": SHELF,
       "@odata.type": "#PowerDistribution.v1_3_0.PowerDistribution",
       Id: "1",
@@ -301,14 +282,14 @@ export class PowerShelfRedfishService {
       Links: { Chassis: [{ "@odata.id": CHASSIS }], ManagedBy: [{ "@odata.id": MANAGER }] },
       Status: status(),
     }));
-    this.route(`${SHELF}/Metrics`, () => ({
+    this.routes.add(`${SHELF}/Metrics`, () => ({
       "@odata.id": `${SHELF}/Metrics`,
       "@odata.type": "#PowerDistributionMetrics.v1_3_0.PowerDistributionMetrics",
       Id: "Metrics",
       Name: "Power Shelf Metrics",
       PowerWatts: { Reading: round(s.outputWatts()) },
     }));
-    this.route(`${SHELF}/Outlets`, () =>
+    this.routes.add(`${SHELF}/Outlets`, () =>
       collection(
         `${SHELF}/Outlets`,
         "Outlet Collection",
@@ -316,12 +297,13 @@ export class PowerShelfRedfishService {
         s.outlets.map((outlet) => `${SHELF}/Outlets/${outlet.id}`),
       ),
     );
-    for (const outlet of s.outlets) this.route(`${SHELF}/Outlets/${outlet.id}`, () => this.outletDoc(outlet));
+    for (const outlet of s.outlets)
+      this.routes.add(`${SHELF}/Outlets/${outlet.id}`, () => this.outletDoc(outlet));
 
-    this.route(`${R}/Managers`, () =>
+    this.routes.add(`${R}/Managers`, () =>
       collection(`${R}/Managers`, "Manager Collection", "Manager", [MANAGER]),
     );
-    this.route(MANAGER, () => ({
+    this.routes.add(MANAGER, () => ({
       "@odata.id": MANAGER,
       "@odata.type": "#Manager.v1_14_0.Manager",
       Id: "PMC",
@@ -332,65 +314,8 @@ export class PowerShelfRedfishService {
       Status: { Health: "OK", State: "Enabled" },
     }));
 
-    this.route(`${R}/SessionService`, () => ({
-      "@odata.id": `${R}/SessionService`,
-      "@odata.type": "#SessionService.v1_0_2.SessionService",
-      Id: "SessionService",
-      Name: "Session Service",
-      ServiceEnabled: true,
-      Sessions: { "@odata.id": SESSIONS },
-    }));
-    this.route(SESSIONS, () => collection(SESSIONS, "Session Collection", "Session", this.sessions.paths()));
-
-    this.route(`${R}/UpdateService`, () => ({
-      "@odata.id": `${R}/UpdateService`,
-      "@odata.type": "#UpdateService.v1_11_1.UpdateService",
-      Id: "UpdateService",
-      Name: "Update Service",
-      ServiceEnabled: true,
-      FirmwareInventory: { "@odata.id": `${R}/UpdateService/FirmwareInventory` },
-      Actions: {
-        "#UpdateService.SimpleUpdate": {
-          target: SIMPLE_UPDATE,
-          "TransferProtocol@Redfish.AllowableValues": [...TRANSFER_PROTOCOLS],
-        },
-      },
-    }));
-    this.route(`${R}/UpdateService/FirmwareInventory`, () =>
-      collection(
-        `${R}/UpdateService/FirmwareInventory`,
-        "Firmware Inventory Collection",
-        "SoftwareInventory",
-        s.firmware.map((item) => firmwarePath(item.id)),
-      ),
-    );
-    for (const item of s.firmware) {
-      this.route(firmwarePath(item.id), () => ({
-        "@odata.id": firmwarePath(item.id),
-        "@odata.type": "#SoftwareInventory.v1_2_0.SoftwareInventory",
-        Id: item.id,
-        Name: item.name,
-        Description: item.description,
-        Version: item.version,
-        Updateable: item.updateable,
-        Status: { Health: "OK", State: "Enabled" },
-      }));
-    }
-    this.route(`${R}/TaskService`, () => ({
-      "@odata.id": `${R}/TaskService`,
-      "@odata.type": "#TaskService.v1_1_4.TaskService",
-      Id: "TaskService",
-      Name: "Task Service",
-      ServiceEnabled: true,
-      Tasks: { "@odata.id": `${R}/TaskService/Tasks` },
-    }));
-    this.route(`${R}/TaskService/Tasks`, () =>
-      collection(`${R}/TaskService/Tasks`, "Task Collection", "Task", [...s.tasks.keys()].map(taskPath)),
-    );
-  }
-
-  private route(path: string, render: () => Doc): void {
-    this.routes.set(path, render);
+    addSessionRoutes(this.routes, this.sessions);
+    addFirmwareRoutes(this.routes, s, TRANSFER_PROTOCOLS);
   }
 
   private outletDoc(outlet: OutletState): Doc {
@@ -442,28 +367,6 @@ export class PowerShelfRedfishService {
       TemperatureCelsius: { Reading: round(26 + output / 400) },
     };
   }
-}
-
-function firmwarePath(id: string): string {
-  return `${R}/UpdateService/FirmwareInventory/${id}`;
-}
-
-function taskPath(id: string): string {
-  return `${R}/TaskService/Tasks/${id}`;
-}
-
-function missing(path: string): LabResponse {
-  return redfishError(404, "Base.1.8.ResourceMissingAtURI", `The resource at the URI ${path} was not found.`);
-}
-
-function collection(path: string, name: string, type: string, members: readonly string[]): Doc {
-  return {
-    "@odata.id": path,
-    "@odata.type": `#${type}Collection.${type}Collection`,
-    Name: name,
-    Members: members.map((id) => ({ "@odata.id": id })),
-    "Members@odata.count": members.length,
-  };
 }
 
 function round(value: number): number {

@@ -4,16 +4,33 @@
  * boot override PATCH with ETag preconditions (or through @Redfish.Settings), SimpleUpdate with a Task.
  */
 import { createHash } from "node:crypto";
+import {
+  actionParameter,
+  addFirmwareRoutes,
+  addSessionRoutes,
+  answerBeforeAuthentication,
+  collection,
+  type Doc,
+  firmwarePath,
+  firmwareTaskDocument,
+  firmwareTaskMonitor,
+  LabRoutes,
+  methodNotAllowed,
+  REDFISH_ROOT as R,
+  resourceMissing,
+  SESSIONS_PATH,
+  SIMPLE_UPDATE_PATH,
+  serviceRoot,
+  startSimpleUpdate,
+  taskPath,
+} from "./documents.ts";
 import type { FaultController } from "./faults.ts";
-import { parseSimpleUpdate, taskDocument, taskMonitorResponse } from "./firmware.ts";
 import { type LabRequest, type LabResponse, redfishError } from "./https-server.ts";
-import type { BootSettings, LabLogEntry, LabTask, SimulatedMachine } from "./machine.ts";
+import type { BootSettings, LabLogEntry, SimulatedMachine } from "./machine.ts";
 import type { TemperatureSpec, VendorProfile } from "./profiles.ts";
 import { header, type LabCredentials, LabSessions } from "./sessions.ts";
 
 export type { LabCredentials } from "./sessions.ts";
-
-type Doc = Record<string, unknown>;
 
 /** Behaviours real BMCs differ in, switchable per simulated BMC. */
 export interface RedfishLabQuirks {
@@ -33,7 +50,6 @@ export interface RedfishLabQuirks {
   readonly noSensorsCollection?: boolean;
 }
 
-const R = "/redfish/v1";
 const ENABLED_VALUES = ["Disabled", "Once", "Continuous"];
 
 export class SimulatedRedfishService {
@@ -42,7 +58,7 @@ export class SimulatedRedfishService {
   /** Reset tasks (quirk resetTasks): done once the machine is no longer busy. */
   private readonly resetTasks = new Set<string>();
   private resetTaskSequence = 0;
-  private readonly routes = new Map<string, () => Doc>();
+  private readonly routes = new LabRoutes((path) => this.key(path));
   private readonly p: VendorProfile;
   private readonly paths: {
     system: string;
@@ -50,8 +66,6 @@ export class SimulatedRedfishService {
     manager: string;
     reset: string;
     settings: string;
-    simpleUpdate: string;
-    sessions: string;
     systemLog: string;
     managerLog: string;
   };
@@ -81,8 +95,6 @@ export class SimulatedRedfishService {
       manager,
       reset: `${system}/Actions/ComputerSystem.Reset`,
       settings: `${system}/Settings`,
-      simpleUpdate: `${R}/UpdateService/Actions/UpdateService.SimpleUpdate`,
-      sessions: `${R}/SessionService/Sessions`,
       systemLog: `${system}/LogServices/${this.p.logs.system}`,
       managerLog: `${manager}/LogServices/${this.p.logs.manager}`,
     };
@@ -90,7 +102,7 @@ export class SimulatedRedfishService {
       credentials,
       basicAuth: this.quirks.basicAuth,
       sessionTimeoutMs,
-      collectionPath: this.paths.sessions,
+      collectionPath: SESSIONS_PATH,
       onLogin: (username) => machine.log("manager", this.p.logs.login(username), "OK", "SessionCreated"),
     });
     this.buildRoutes();
@@ -106,47 +118,37 @@ export class SimulatedRedfishService {
   }
 
   handle(request: LabRequest): LabResponse {
-    if (request.malformedBody)
-      return redfishError(400, "Base.1.8.MalformedJSON", "The request body is not JSON.");
+    const early = answerBeforeAuthentication(request, {
+      key: (path) => this.key(path),
+      sessions: this.sessions,
+      login: this.quirks.sessions,
+      root: () => this.document(request, this.root()),
+    });
+    if (early !== undefined) return early;
     const path = this.key(request.path);
     const method = request.method === "HEAD" ? "GET" : request.method;
-    if (method === "GET" && (path === this.key("/redfish") || path === this.key(R))) {
-      return path === this.key(R)
-        ? this.document(request, this.root())
-        : { status: 200, body: { v1: `${R}/` } };
-    }
-    if (method === "POST" && path === this.key(this.paths.sessions) && this.quirks.sessions) {
-      return this.sessions.login(request);
-    }
-    const denied = this.sessions.authenticate(request);
-    if (denied !== undefined) return denied;
 
     if (method === "GET") {
       const monitor = this.monitor(path);
       if (monitor !== undefined) return monitor;
       const doc = this.resolve(path);
-      return doc !== undefined ? this.document(request, doc) : this.missing(request.path);
+      return doc !== undefined ? this.document(request, doc) : resourceMissing(request.path);
     }
     if (method === "POST" && path === this.key(this.paths.reset)) return this.reset(request);
-    if (method === "POST" && path === this.key(this.paths.simpleUpdate)) return this.simpleUpdate(request);
+    if (method === "POST" && path === this.key(SIMPLE_UPDATE_PATH)) {
+      return startSimpleUpdate(request, this.machine, this.p.transferProtocols, (key) => this.key(key));
+    }
     if (method === "POST" && path.endsWith(this.key("/Actions/LogService.ClearLog")))
       return this.clearLog(path);
     if (method === "PATCH" && path === this.key(this.paths.system)) return this.patchSystem(request);
     if (method === "PATCH" && path === this.key(this.paths.settings) && this.quirks.bootOverrideViaSettings) {
       return this.patchSettings(request);
     }
-    if (method === "DELETE" && path.startsWith(this.key(`${this.paths.sessions}/`))) return this.logout(path);
+    if (method === "DELETE" && path.startsWith(this.key(`${SESSIONS_PATH}/`))) return this.logout(path);
     if (this.resolve(path) !== undefined) {
-      return {
-        ...redfishError(
-          405,
-          "Base.1.8.OperationNotAllowed",
-          `${request.method} is not allowed on ${request.path}.`,
-        ),
-        headers: { allow: "GET, HEAD" },
-      };
+      return methodNotAllowed(`${request.method} is not allowed on ${request.path}.`);
     }
-    return this.missing(request.path);
+    return resourceMissing(request.path);
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -155,22 +157,8 @@ export class SimulatedRedfishService {
     return this.p.caseInsensitivePaths ? path.toLowerCase() : path;
   }
 
-  private route(path: string, render: () => Doc): void {
-    this.routes.set(this.key(path), render);
-  }
-
   private resolve(key: string): Doc | undefined {
-    const render = this.routes.get(key);
-    if (render !== undefined) return render();
-    return this.resolveDynamic(key);
-  }
-
-  private missing(path: string): LabResponse {
-    return redfishError(
-      404,
-      "Base.1.8.ResourceMissingAtURI",
-      `The resource at the URI ${path} was not found.`,
-    );
+    return this.routes.render(key) ?? this.resolveDynamic(key);
   }
 
   private etag(doc: Doc): string {
@@ -217,17 +205,15 @@ export class SimulatedRedfishService {
   // ---------------------------------------------------------------- sessions
 
   private logout(key: string): LabResponse {
-    const id = key.slice(this.key(`${this.paths.sessions}/`).length);
-    return this.sessions.logout(id) ? this.success() : this.missing(key);
+    const id = key.slice(this.key(`${SESSIONS_PATH}/`).length);
+    return this.sessions.logout(id) ? this.success() : resourceMissing(key);
   }
 
   // ---------------------------------------------------------------- writes
 
   private reset(request: LabRequest): LabResponse {
-    const resetType = (request.body as Doc | undefined)?.ResetType;
-    if (typeof resetType !== "string") {
-      return redfishError(400, "Base.1.8.ActionParameterMissing", "ResetType is required.");
-    }
+    const resetType = actionParameter(request, "ResetType");
+    if (typeof resetType !== "string") return resetType;
     const window = this.faults.current().conflictAfterPowerOffMs;
     const offAt = this.machine.lastPowerOffAt;
     if (window > 0 && offAt !== undefined && Date.now() - offAt < window) {
@@ -240,7 +226,7 @@ export class SimulatedRedfishService {
       this.resetTasks.add(id);
       return {
         status: 202,
-        headers: { location: `${this.taskPath(id)}/Monitor`, "retry-after": "1" },
+        headers: { location: `${taskPath(id)}/Monitor`, "retry-after": "1" },
         body: this.resetTaskDoc(id),
       };
     }
@@ -250,13 +236,13 @@ export class SimulatedRedfishService {
   private resetTaskDoc(id: string): Doc {
     const running = this.machine.busy;
     return {
-      "@odata.id": this.taskPath(id),
+      "@odata.id": taskPath(id),
       "@odata.type": "#Task.v1_4_3.Task",
       Id: id,
       Name: "System reset",
       TaskState: running ? "Running" : "Completed",
       TaskStatus: "OK",
-      TaskMonitor: `${this.taskPath(id)}/Monitor`,
+      TaskMonitor: `${taskPath(id)}/Monitor`,
       Messages: [],
     };
   }
@@ -282,14 +268,7 @@ export class SimulatedRedfishService {
 
   private patchSystem(request: LabRequest): LabResponse {
     if (this.quirks.bootOverrideViaSettings) {
-      return {
-        ...redfishError(
-          405,
-          "Base.1.8.OperationNotAllowed",
-          "Changes go through the @Redfish.Settings object.",
-        ),
-        headers: { allow: "GET, HEAD" },
-      };
+      return methodNotAllowed("Changes go through the @Redfish.Settings object.");
     }
     const failed = this.precondition(request, () => this.etag(this.system()));
     if (failed !== undefined) return failed;
@@ -343,24 +322,6 @@ export class SimulatedRedfishService {
     return result as Partial<BootSettings>;
   }
 
-  private simpleUpdate(request: LabRequest): LabResponse {
-    const update = parseSimpleUpdate(request.body, {
-      transferProtocols: this.p.transferProtocols,
-      firmware: this.machine.firmware,
-      pathOf: (id) => this.firmwarePath(id),
-      key: (path) => this.key(path),
-      defaultTargets: () =>
-        this.machine.firmware.filter((item) => item.role === "bmc").map((item) => item.id),
-    });
-    if ("status" in update) return update;
-    const task = this.machine.startFirmwareUpdate(update.imageUri, update.targets);
-    return {
-      status: 202,
-      headers: { location: `${this.taskPath(task.id)}/Monitor` },
-      body: this.taskDoc(task),
-    };
-  }
-
   /** A task monitor answers 202 while its task runs and the task itself once it has ended. */
   private monitor(key: string): LabResponse | undefined {
     const match = /\/tasks\/([^/]+)\/monitor$/i.exec(key);
@@ -371,14 +332,14 @@ export class SimulatedRedfishService {
       return doc.TaskState === "Running"
         ? {
             status: 202,
-            headers: { location: `${this.taskPath(id)}/Monitor`, "retry-after": "1" },
+            headers: { location: `${taskPath(id)}/Monitor`, "retry-after": "1" },
             body: doc,
           }
         : { status: 200, body: doc };
     }
     const task = this.machine.tasks.get(id);
     if (task === undefined) return undefined;
-    return taskMonitorResponse(task, this.machine.taskPercent(task), this.taskPath(task.id));
+    return firmwareTaskMonitor(this.machine, task);
   }
 
   private clearLog(key: string): LabResponse {
@@ -391,18 +352,10 @@ export class SimulatedRedfishService {
         return this.success();
       }
     }
-    return this.missing(key);
+    return resourceMissing(key);
   }
 
   // ---------------------------------------------------------------- documents
-
-  private firmwarePath(id: string): string {
-    return `${R}/UpdateService/FirmwareInventory/${id}`;
-  }
-
-  private taskPath(id: string): string {
-    return `${R}/TaskService/Tasks/${id}`;
-  }
 
   private resolveDynamic(key: string): Doc | undefined {
     for (const [base, entries] of [
@@ -415,7 +368,7 @@ export class SimulatedRedfishService {
         return entry !== undefined ? this.logEntryDoc(base, entry) : undefined;
       }
     }
-    const sessionPrefix = this.key(`${this.paths.sessions}/`);
+    const sessionPrefix = this.key(`${SESSIONS_PATH}/`);
     if (key.startsWith(sessionPrefix)) {
       return this.sessions.document(key.slice(sessionPrefix.length));
     }
@@ -425,19 +378,9 @@ export class SimulatedRedfishService {
       if (id !== undefined && monitor === undefined && this.resetTasks.has(id)) return this.resetTaskDoc(id);
       const task = id !== undefined ? this.machine.tasks.get(id) : undefined;
       if (task === undefined || (monitor !== undefined && monitor !== this.key("Monitor"))) return undefined;
-      return this.taskDoc(task);
+      return firmwareTaskDocument(this.machine, task);
     }
     return undefined;
-  }
-
-  private collection(path: string, name: string, type: string, members: readonly string[]): Doc {
-    return {
-      "@odata.id": path,
-      "@odata.type": `#${type}Collection.${type}Collection`,
-      Name: name,
-      Members: members.map((id) => ({ "@odata.id": id })),
-      "Members@odata.count": members.length,
-    };
   }
 
   private root(): Doc {
@@ -445,25 +388,15 @@ export class SimulatedRedfishService {
       ? { ExpandAll: false, Levels: true, Links: false, MaxLevels: 1, NoLinks: true }
       : { ExpandAll: false, Levels: false, Links: false, NoLinks: false };
     return {
-      "@odata.id": R,
-      "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot",
-      Id: "RootService",
-      Name: "Root Service",
-      RedfishVersion: this.p.redfishVersion,
-      UUID: derivedUuid(this.machine.identity.uuid, "service"),
-      ...(this.p.product !== undefined ? { Product: this.p.product } : {}),
-      Vendor: this.p.vendor === "ilo5" ? "HPE" : "OpenBMC",
-      Systems: { "@odata.id": `${R}/Systems` },
-      Chassis: { "@odata.id": `${R}/Chassis` },
-      Managers: { "@odata.id": `${R}/Managers` },
-      UpdateService: { "@odata.id": `${R}/UpdateService` },
-      Tasks: { "@odata.id": `${R}/TaskService` },
-      ...(this.quirks.sessions
-        ? {
-            SessionService: { "@odata.id": `${R}/SessionService` },
-            Links: { Sessions: { "@odata.id": this.paths.sessions } },
-          }
-        : {}),
+      ...serviceRoot({
+        name: "Root Service",
+        redfishVersion: this.p.redfishVersion,
+        uuid: derivedUuid(this.machine.identity.uuid, "service"),
+        vendor: this.p.vendor === "ilo5" ? "HPE" : "OpenBMC",
+        ...(this.p.product !== undefined ? { product: this.p.product } : {}),
+        links: ["Systems", "Chassis", "Managers"],
+        sessions: this.quirks.sessions,
+      }),
       ProtocolFeaturesSupported: {
         ExpandQuery: expand,
         FilterQuery: false,
@@ -546,12 +479,12 @@ export class SimulatedRedfishService {
     const p = this.p;
     const { system: sys, chassis: ch, manager: mgr } = this.paths;
 
-    this.route(`${R}/Systems`, () =>
-      this.collection(`${R}/Systems`, "Computer Systems", "ComputerSystem", [sys]),
+    this.routes.add(`${R}/Systems`, () =>
+      collection(`${R}/Systems`, "Computer Systems", "ComputerSystem", [sys]),
     );
-    this.route(sys, () => this.system());
+    this.routes.add(sys, () => this.system());
     if (!p.resetValuesInline) {
-      this.route(`${sys}/ResetActionInfo`, () => ({
+      this.routes.add(`${sys}/ResetActionInfo`, () => ({
         "@odata.id": `${sys}/ResetActionInfo`,
         "@odata.type": "#ActionInfo.v1_1_2.ActionInfo",
         Id: "ResetActionInfo",
@@ -561,8 +494,8 @@ export class SimulatedRedfishService {
         ],
       }));
     }
-    if (this.quirks.bootOverrideViaSettings) this.route(this.paths.settings, () => this.settingsDoc());
-    this.route(p.biosLink, () => ({
+    if (this.quirks.bootOverrideViaSettings) this.routes.add(this.paths.settings, () => this.settingsDoc());
+    this.routes.add(p.biosLink, () => ({
       "@odata.id": p.biosLink,
       "@odata.type": "#Bios.v1_1_0.Bios",
       Id: "Bios",
@@ -571,8 +504,8 @@ export class SimulatedRedfishService {
     }));
 
     const cpuIds = m.hardware.cpus.map((_, i) => (p.vendor === "ilo5" ? String(i + 1) : `cpu${i}`));
-    this.route(`${sys}/Processors`, () =>
-      this.collection(
+    this.routes.add(`${sys}/Processors`, () =>
+      collection(
         `${sys}/Processors`,
         "Processor Collection",
         "Processor",
@@ -581,7 +514,7 @@ export class SimulatedRedfishService {
     );
     m.hardware.cpus.forEach((cpu, i) => {
       const path = `${sys}/Processors/${cpuIds[i]}`;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#Processor.v1_7_2.Processor",
         Id: cpuIds[i],
@@ -602,8 +535,8 @@ export class SimulatedRedfishService {
     const dimmIds = m.hardware.dimmsMiB.map((_, i) =>
       p.vendor === "ilo5" ? `proc1dimm${i + 1}` : `dimm${i}`,
     );
-    this.route(`${sys}/Memory`, () =>
-      this.collection(
+    this.routes.add(`${sys}/Memory`, () =>
+      collection(
         `${sys}/Memory`,
         "Memory Module Collection",
         "Memory",
@@ -612,7 +545,7 @@ export class SimulatedRedfishService {
     );
     m.hardware.dimmsMiB.forEach((mib, i) => {
       const path = `${sys}/Memory/${dimmIds[i]}`;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#Memory.v1_7_1.Memory",
         Id: dimmIds[i],
@@ -625,8 +558,8 @@ export class SimulatedRedfishService {
     });
 
     const nicIds = m.identity.nicMacs.map((_, i) => (p.vendor === "ilo5" ? String(i + 1) : `eth${i}`));
-    this.route(`${sys}/EthernetInterfaces`, () =>
-      this.collection(
+    this.routes.add(`${sys}/EthernetInterfaces`, () =>
+      collection(
         `${sys}/EthernetInterfaces`,
         "System Ethernet Interfaces",
         "EthernetInterface",
@@ -635,7 +568,7 @@ export class SimulatedRedfishService {
     );
     m.identity.nicMacs.forEach((mac, i) => {
       const path = `${sys}/EthernetInterfaces/${nicIds[i]}`;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#EthernetInterface.v1_4_1.EthernetInterface",
         Id: nicIds[i],
@@ -654,10 +587,10 @@ export class SimulatedRedfishService {
     const drivePaths = m.hardware.drives.map((_, i) =>
       p.vendor === "ilo5" ? `${storagePath}/Drives/${i}` : `${storagePath}/Drives/drive${i}`,
     );
-    this.route(`${sys}/Storage`, () =>
-      this.collection(`${sys}/Storage`, "Storage Collection", "Storage", [storagePath]),
+    this.routes.add(`${sys}/Storage`, () =>
+      collection(`${sys}/Storage`, "Storage Collection", "Storage", [storagePath]),
     );
-    this.route(storagePath, () => ({
+    this.routes.add(storagePath, () => ({
       "@odata.id": storagePath,
       "@odata.type": "#Storage.v1_9_0.Storage",
       Id: storageId,
@@ -668,7 +601,7 @@ export class SimulatedRedfishService {
     }));
     m.hardware.drives.forEach((drive, i) => {
       const path = drivePaths[i] as string;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#Drive.v1_12_0.Drive",
         Id: path.split("/").pop(),
@@ -691,8 +624,8 @@ export class SimulatedRedfishService {
       p.vendor === "openbmc",
     );
 
-    this.route(`${R}/Chassis`, () => this.collection(`${R}/Chassis`, "Chassis Collection", "Chassis", [ch]));
-    this.route(ch, () => ({
+    this.routes.add(`${R}/Chassis`, () => collection(`${R}/Chassis`, "Chassis Collection", "Chassis", [ch]));
+    this.routes.add(ch, () => ({
       "@odata.id": ch,
       "@odata.type": "#Chassis.v1_22_0.Chassis",
       Id: p.ids.chassis,
@@ -716,15 +649,15 @@ export class SimulatedRedfishService {
         : {}),
       Status: { Health: "OK", State: "Enabled" },
     }));
-    this.route(`${ch}/Thermal`, () => this.legacyThermal());
-    this.route(`${ch}/Power`, () => this.legacyPower());
+    this.routes.add(`${ch}/Thermal`, () => this.legacyThermal());
+    this.routes.add(`${ch}/Power`, () => this.legacyPower());
     if (p.sensorModel === "sensors") this.sensorRoutes();
 
-    this.route(`${R}/Managers`, () =>
-      this.collection(`${R}/Managers`, "Manager Collection", "Manager", [mgr]),
+    this.routes.add(`${R}/Managers`, () =>
+      collection(`${R}/Managers`, "Manager Collection", "Manager", [mgr]),
     );
     const bmcFirmware = m.firmware.find((item) => item.role === "bmc");
-    this.route(mgr, () => ({
+    this.routes.add(mgr, () => ({
       "@odata.id": mgr,
       "@odata.type": "#Manager.v1_14_0.Manager",
       Id: p.ids.manager,
@@ -740,7 +673,7 @@ export class SimulatedRedfishService {
         ManagerForServers: [{ "@odata.id": sys }],
         ManagerForChassis: [{ "@odata.id": ch }],
         ...(bmcFirmware !== undefined
-          ? { ActiveSoftwareImage: { "@odata.id": this.firmwarePath(bmcFirmware.id) } }
+          ? { ActiveSoftwareImage: { "@odata.id": firmwarePath(bmcFirmware.id) } }
           : {}),
       },
       Actions: {
@@ -763,8 +696,8 @@ export class SimulatedRedfishService {
             { id: "3", name: "Manager Virtual Network Interface", mac: "0A:CA:FE:F0:0D:04", host: true },
           ]
         : [{ id: "eth0", name: "Manager Ethernet Interface", mac: m.identity.bmcMac, host: false }];
-    this.route(`${mgr}/EthernetInterfaces`, () =>
-      this.collection(
+    this.routes.add(`${mgr}/EthernetInterfaces`, () =>
+      collection(
         `${mgr}/EthernetInterfaces`,
         "Manager Network Interfaces",
         "EthernetInterface",
@@ -773,7 +706,7 @@ export class SimulatedRedfishService {
     );
     for (const nic of bmcNics) {
       const path = `${mgr}/EthernetInterfaces/${nic.id}`;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#EthernetInterface.v1_4_1.EthernetInterface",
         Id: nic.id,
@@ -789,72 +722,12 @@ export class SimulatedRedfishService {
     }
 
     if (this.quirks.sessions) {
-      const servicePath = `${R}/SessionService`;
-      this.route(servicePath, () => ({
-        "@odata.id": p.sessionServiceTrailingSlash ? `${servicePath}/` : servicePath,
-        "@odata.type": "#SessionService.v1_0_2.SessionService",
-        Id: "SessionService",
-        Name: "Session Service",
-        ServiceEnabled: true,
-        SessionTimeout: Math.round(this.sessionTimeoutMs / 1000),
-        Sessions: { "@odata.id": this.paths.sessions },
-      }));
-      this.route(this.paths.sessions, () =>
-        this.collection(this.paths.sessions, "Session Collection", "Session", this.sessions.paths()),
-      );
+      addSessionRoutes(this.routes, this.sessions, {
+        trailingSlash: p.sessionServiceTrailingSlash,
+        sessionTimeoutMs: this.sessionTimeoutMs,
+      });
     }
-
-    this.route(`${R}/UpdateService`, () => ({
-      "@odata.id": `${R}/UpdateService`,
-      "@odata.type": "#UpdateService.v1_11_1.UpdateService",
-      Id: "UpdateService",
-      Name: "Update Service",
-      ServiceEnabled: true,
-      FirmwareInventory: { "@odata.id": `${R}/UpdateService/FirmwareInventory` },
-      Actions: {
-        "#UpdateService.SimpleUpdate": {
-          "TransferProtocol@Redfish.AllowableValues": [...p.transferProtocols],
-          target: this.paths.simpleUpdate,
-        },
-      },
-    }));
-    this.route(`${R}/UpdateService/FirmwareInventory`, () =>
-      this.collection(
-        `${R}/UpdateService/FirmwareInventory`,
-        "Firmware Inventory Collection",
-        "SoftwareInventory",
-        m.firmware.map((item) => this.firmwarePath(item.id)),
-      ),
-    );
-    for (const item of m.firmware) {
-      this.route(this.firmwarePath(item.id), () => ({
-        "@odata.id": this.firmwarePath(item.id),
-        "@odata.type": "#SoftwareInventory.v1_2_0.SoftwareInventory",
-        Id: item.id,
-        Name: item.name,
-        Description: item.description,
-        Version: item.version,
-        Updateable: item.updateable,
-        Status: { Health: "OK", State: "Enabled" },
-      }));
-    }
-
-    this.route(`${R}/TaskService`, () => ({
-      "@odata.id": `${R}/TaskService`,
-      "@odata.type": "#TaskService.v1_1_4.TaskService",
-      Id: "TaskService",
-      Name: "Task Service",
-      ServiceEnabled: true,
-      Tasks: { "@odata.id": `${R}/TaskService/Tasks` },
-    }));
-    this.route(`${R}/TaskService/Tasks`, () =>
-      this.collection(
-        `${R}/TaskService/Tasks`,
-        "Task Collection",
-        "Task",
-        [...m.tasks.keys()].map((id) => this.taskPath(id)),
-      ),
-    );
+    addFirmwareRoutes(this.routes, m, p.transferProtocols);
   }
 
   /** LogServices → LogService → Entries; bmcweb answers with the entries inline, iLO with links. */
@@ -865,10 +738,10 @@ export class SimulatedRedfishService {
     entries: () => readonly LabLogEntry[],
     inline: boolean,
   ): void {
-    this.route(`${owner}/LogServices`, () =>
-      this.collection(`${owner}/LogServices`, "Log Service Collection", "LogService", [servicePath]),
+    this.routes.add(`${owner}/LogServices`, () =>
+      collection(`${owner}/LogServices`, "Log Service Collection", "LogService", [servicePath]),
     );
-    this.route(servicePath, () => ({
+    this.routes.add(servicePath, () => ({
       "@odata.id": servicePath,
       "@odata.type": "#LogService.v1_1_0.LogService",
       Id: servicePath.split("/").pop(),
@@ -877,7 +750,7 @@ export class SimulatedRedfishService {
       Entries: { "@odata.id": `${servicePath}/Entries` },
       Actions: { "#LogService.ClearLog": { target: `${servicePath}/Actions/LogService.ClearLog` } },
     }));
-    this.route(`${servicePath}/Entries`, () => {
+    this.routes.add(`${servicePath}/Entries`, () => {
       const list = entries();
       return {
         "@odata.id": `${servicePath}/Entries`,
@@ -905,10 +778,6 @@ export class SimulatedRedfishService {
       MessageId: entry.messageId,
       Severity: entry.severity,
     };
-  }
-
-  private taskDoc(task: LabTask): Doc {
-    return taskDocument(task, this.machine.taskPercent(task), this.taskPath(task.id));
   }
 
   // ---------------------------------------------------------------- sensors
@@ -1072,8 +941,8 @@ export class SimulatedRedfishService {
       id: "voltage_P12V",
       render: () => ({ Name: "P12V", Reading: this.voltage(), ReadingType: "Voltage", ReadingUnits: "V" }),
     });
-    this.route(`${ch}/Sensors`, () =>
-      this.collection(
+    this.routes.add(`${ch}/Sensors`, () =>
+      collection(
         `${ch}/Sensors`,
         "Sensors",
         "Sensor",
@@ -1081,7 +950,7 @@ export class SimulatedRedfishService {
       ),
     );
     for (const sensor of sensors) {
-      this.route(sensorPath(sensor.id), () => ({
+      this.routes.add(sensorPath(sensor.id), () => ({
         "@odata.id": sensorPath(sensor.id),
         "@odata.type": "#Sensor.v1_2_0.Sensor",
         Id: sensor.id,
@@ -1091,7 +960,7 @@ export class SimulatedRedfishService {
     }
 
     const power = `${ch}/PowerSubsystem`;
-    this.route(power, () => ({
+    this.routes.add(power, () => ({
       "@odata.id": power,
       "@odata.type": "#PowerSubsystem.v1_1_0.PowerSubsystem",
       Id: "PowerSubsystem",
@@ -1101,8 +970,8 @@ export class SimulatedRedfishService {
       Status: { Health: "OK", State: "Enabled" },
     }));
     const psuIds = ["PSU0", "PSU1"];
-    this.route(`${power}/PowerSupplies`, () =>
-      this.collection(
+    this.routes.add(`${power}/PowerSupplies`, () =>
+      collection(
         `${power}/PowerSupplies`,
         "Power Supply Collection",
         "PowerSupply",
@@ -1111,7 +980,7 @@ export class SimulatedRedfishService {
     );
     for (const id of psuIds) {
       const path = `${power}/PowerSupplies/${id}`;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#PowerSupply.v1_5_0.PowerSupply",
         Id: id,
@@ -1121,7 +990,7 @@ export class SimulatedRedfishService {
         Metrics: { "@odata.id": `${path}/Metrics` },
         Status: { Health: "OK", State: "Enabled" },
       }));
-      this.route(`${path}/Metrics`, () => {
+      this.routes.add(`${path}/Metrics`, () => {
         const output = this.powerWatts() / 2;
         return {
           "@odata.id": `${path}/Metrics`,
@@ -1136,7 +1005,7 @@ export class SimulatedRedfishService {
     }
 
     const thermal = `${ch}/ThermalSubsystem`;
-    this.route(thermal, () => ({
+    this.routes.add(thermal, () => ({
       "@odata.id": thermal,
       "@odata.type": "#ThermalSubsystem.v1_0_0.ThermalSubsystem",
       Id: "ThermalSubsystem",
@@ -1146,8 +1015,8 @@ export class SimulatedRedfishService {
       Status: { Health: "OK", State: "Enabled" },
     }));
     const fanIds = Array.from({ length: this.p.fanCount }, (_, i) => `Fan${i}`);
-    this.route(`${thermal}/Fans`, () =>
-      this.collection(
+    this.routes.add(`${thermal}/Fans`, () =>
+      collection(
         `${thermal}/Fans`,
         "Fan Collection",
         "Fan",
@@ -1156,7 +1025,7 @@ export class SimulatedRedfishService {
     );
     fanIds.forEach((id, i) => {
       const path = `${thermal}/Fans/${id}`;
-      this.route(path, () => ({
+      this.routes.add(path, () => ({
         "@odata.id": path,
         "@odata.type": "#Fan.v1_3_0.Fan",
         Id: id,
@@ -1169,7 +1038,7 @@ export class SimulatedRedfishService {
         Status: { Health: "OK", State: "Enabled" },
       }));
     });
-    this.route(`${thermal}/ThermalMetrics`, () => ({
+    this.routes.add(`${thermal}/ThermalMetrics`, () => ({
       "@odata.id": `${thermal}/ThermalMetrics`,
       "@odata.type": "#ThermalMetrics.v1_0_0.ThermalMetrics",
       Id: "ThermalMetrics",
