@@ -10,9 +10,9 @@
  *   tray.nvosEndpoint();   // the NVOS shell: address, port, credentials, pinned host key
  *   await lab.stop();
  */
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LabTlsMaterial } from "../common/tls.ts";
+import { checkDeviceCount, labCredentials, type StartedDevice, startDevices } from "../redfish/devices.ts";
 import { type MachineTiming, type RedfishLabBmc, startRedfishLab } from "../redfish/index.ts";
 import type { FirmwareSpec } from "../redfish/profiles.ts";
 import type { LabCredentials } from "../redfish/sessions.ts";
@@ -118,15 +118,10 @@ export interface NvSwitchLab {
 }
 
 export async function startNvSwitchLab(options: NvSwitchLabOptions): Promise<NvSwitchLab> {
-  if (!Number.isInteger(options.trays) || options.trays < 0) {
-    throw new RangeError("trays must be a non-negative integer");
-  }
+  checkDeviceCount(options.trays, "trays");
   const host = options.host ?? "127.0.0.1";
   const timing = { ...DEFAULT_NVOS_TIMING, ...options.nvosTiming };
-  const sshCredentials = options.sshCredentials ?? {
-    username: "admin",
-    password: randomBytes(9).toString("base64url"),
-  };
+  const sshCredentials = labCredentials(options.sshCredentials);
   const initialPowerState = options.initialPowerState ?? "On";
   const redfish = await startRedfishLab({
     machines: options.trays,
@@ -149,98 +144,100 @@ export async function startNvSwitchLab(options: NvSwitchLabOptions): Promise<NvS
       firmware: TRAY_FIRMWARE,
     },
   });
-  const started: Array<{ tray: LabNvSwitchTray; close: () => Promise<void> }> = [];
-  try {
-    for (const bmc of redfish.bmcs) {
-      const version =
-        typeof options.nvosVersion === "function"
-          ? options.nvosVersion(bmc.index)
-          : (options.nvosVersion ?? DEFAULT_NVOS_VERSION);
-      const hostname = `nvsw-tray-${bmc.index}`;
-      const nvos = new SimulatedNvos(
-        hostname,
-        "N5400_LD",
-        version,
-        timing,
-        initialPowerState === "On" ? "up" : "down",
-      );
-      const hostKey = generateHostKey();
-      const server = new NvosSshServer(nvos, hostKey, sshCredentials);
-      const sshPort = await server.listen(host, 0);
-      if (nvos.lifecycle !== "up") await server.follow(false);
-      const unsubscribers = [
-        nvos.onLifecycle((lifecycle) => {
-          server.follow(lifecycle === "up").catch((error: unknown) => {
-            console.error(
-              `lab NVSwitch ${hostname}: cannot ${lifecycle === "up" ? "open" : "close"} its SSH port`,
-              error,
+  const startTray = async (bmc: RedfishLabBmc): Promise<StartedDevice<LabNvSwitchTray>> => {
+    const version =
+      typeof options.nvosVersion === "function"
+        ? options.nvosVersion(bmc.index)
+        : (options.nvosVersion ?? DEFAULT_NVOS_VERSION);
+    const hostname = `nvsw-tray-${bmc.index}`;
+    const nvos = new SimulatedNvos(
+      hostname,
+      "N5400_LD",
+      version,
+      timing,
+      initialPowerState === "On" ? "up" : "down",
+    );
+    const hostKey = generateHostKey();
+    const server = new NvosSshServer(nvos, hostKey, sshCredentials);
+    const sshPort = await server.listen(host, 0);
+    if (nvos.lifecycle !== "up") await server.follow(false);
+    const unsubscribers = [
+      nvos.onLifecycle((lifecycle) => {
+        server.follow(lifecycle === "up").catch((error: unknown) => {
+          console.error(
+            `lab NVSwitch ${hostname}: cannot ${lifecycle === "up" ? "open" : "close"} its SSH port`,
+            error,
+          );
+        });
+      }),
+      // The switch OS runs on the tray's host: it stops when the host loses power and boots when it starts.
+      bmc.onPowerChange((change) => {
+        if (change.state === "Off" || change.state === "PoweringOff") nvos.powerOff();
+      }),
+      bmc.onBoot(() => nvos.boot()),
+    ];
+    const tray: LabNvSwitchTray = {
+      index: bmc.index,
+      hostname,
+      bmc,
+      sshPort,
+      sshCredentials,
+      hostKeyFingerprint: hostKey.fingerprint,
+      nvosEndpoint: (overrides = {}) => ({
+        address: host,
+        port: sshPort,
+        username: sshCredentials.username,
+        password: sshCredentials.password,
+        hostKey: { mode: "pinned", sha256Fingerprint: hostKey.fingerprint },
+        ...overrides,
+      }),
+      state: () => ({
+        nvos: nvos.lifecycle,
+        version: nvos.version,
+        nextVersion: nvos.partitions[nvos.next],
+        files: [...nvos.files.keys()],
+        actions: nvos.actions.map((action) => ({ ...action })),
+        asicFirmware: nvos.firmware.find((item) => item.id === "ASIC")?.actual ?? "",
+        sshLogins: server.loginCount,
+      }),
+      onNvosLifecycle: (listener) => nvos.onLifecycle(listener),
+      waitForNvos: async (lifecycle, timeoutMs = 30_000) => {
+        const deadline = Date.now() + timeoutMs;
+        while (nvos.lifecycle !== lifecycle) {
+          if (Date.now() > deadline) {
+            throw new Error(
+              `NVOS of ${hostname} did not become ${lifecycle} within ${timeoutMs} ms (it is ${nvos.lifecycle})`,
             );
-          });
-        }),
-        // The switch OS runs on the tray's host: it stops when the host loses power and boots when it starts.
-        bmc.onPowerChange((change) => {
-          if (change.state === "Off" || change.state === "PoweringOff") nvos.powerOff();
-        }),
-        bmc.onBoot(() => nvos.boot()),
-      ];
-      const tray: LabNvSwitchTray = {
-        index: bmc.index,
-        hostname,
-        bmc,
-        sshPort,
-        sshCredentials,
-        hostKeyFingerprint: hostKey.fingerprint,
-        nvosEndpoint: (overrides = {}) => ({
-          address: host,
-          port: sshPort,
-          username: sshCredentials.username,
-          password: sshCredentials.password,
-          hostKey: { mode: "pinned", sha256Fingerprint: hostKey.fingerprint },
-          ...overrides,
-        }),
-        state: () => ({
-          nvos: nvos.lifecycle,
-          version: nvos.version,
-          nextVersion: nvos.partitions[nvos.next],
-          files: [...nvos.files.keys()],
-          actions: nvos.actions.map((action) => ({ ...action })),
-          asicFirmware: nvos.firmware.find((item) => item.id === "ASIC")?.actual ?? "",
-          sshLogins: server.loginCount,
-        }),
-        onNvosLifecycle: (listener) => nvos.onLifecycle(listener),
-        waitForNvos: async (lifecycle, timeoutMs = 30_000) => {
-          const deadline = Date.now() + timeoutMs;
-          while (nvos.lifecycle !== lifecycle) {
-            if (Date.now() > deadline) {
-              throw new Error(
-                `NVOS of ${hostname} did not become ${lifecycle} within ${timeoutMs} ms (it is ${nvos.lifecycle})`,
-              );
-            }
-            await sleep(20);
           }
-          // The port follows the lifecycle asynchronously; let it settle before the caller connects.
-          await server.follow(lifecycle === "up");
-        },
-      };
-      started.push({
-        tray,
-        close: async () => {
-          for (const unsubscribe of unsubscribers) unsubscribe();
-          nvos.stop();
-          await server.close();
-        },
-      });
-    }
-  } catch (error) {
-    await Promise.all(started.map((entry) => entry.close()));
+          await sleep(20);
+        }
+        // The port follows the lifecycle asynchronously; let it settle before the caller connects.
+        await server.follow(lifecycle === "up");
+      },
+    };
+    return {
+      device: tray,
+      close: async () => {
+        for (const unsubscribe of unsubscribers) unsubscribe();
+        nvos.stop();
+        await server.close();
+      },
+    };
+  };
+  // Trays that did start are closed by startDevices; their BMCs go with the Redfish lab.
+  const group = await startDevices(
+    redfish.bmcs.length,
+    (index) => startTray(redfish.bmcs[index] as RedfishLabBmc),
+    "sequential",
+  ).catch(async (error: unknown) => {
     await redfish.stop();
     throw error;
-  }
+  });
   return {
-    trays: started.map((entry) => entry.tray),
+    trays: group.devices,
     tls: redfish.tls,
     stop: async () => {
-      await Promise.all(started.map((entry) => entry.close()));
+      await group.stop();
       await redfish.stop();
     },
   };

@@ -4,6 +4,7 @@
  * an image takes time, reports progress, then reboots the switch into the new image; while it reboots the
  * switch is unreachable. The CLI that reads and drives this state is in cli.ts.
  */
+import { DeviceTimers } from "../redfish/devices.ts";
 import { versionFromImage } from "../redfish/firmware.ts";
 
 export type NvosLifecycle = "down" | "booting" | "up";
@@ -59,10 +60,9 @@ export class SimulatedNvos {
   readonly actions: NvosAction[] = [];
   readonly firmware: NvosFirmwareComponent[];
   private actionSequence = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new DeviceTimers();
   private bootTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(lifecycle: NvosLifecycle) => void>();
-  private stopped = false;
 
   constructor(
     readonly hostname: string,
@@ -96,8 +96,7 @@ export class SimulatedNvos {
   powerOff(): void {
     if (this.bootTimer !== undefined) clearTimeout(this.bootTimer);
     this.bootTimer = undefined;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    this.timers.cancel();
     for (const action of this.actions) {
       if (action.state === "action_executing") {
         action.state = "action_fail";
@@ -113,7 +112,7 @@ export class SimulatedNvos {
     this.setLifecycle("booting");
     this.bootTimer = setTimeout(() => {
       this.bootTimer = undefined;
-      if (this.stopped) return;
+      if (this.timers.stopped) return;
       this.current = this.next;
       const asic = this.firmware.find((item) => item.id === "ASIC");
       if (asic !== undefined) asic.actual = asic.installed;
@@ -134,7 +133,7 @@ export class SimulatedNvos {
         return;
       }
       progress(`Fetching ${url}`);
-      this.schedule(this.timing.fetchMs, () => {
+      this.timers.schedule(this.timing.fetchMs, () => {
         this.files.set(name, { path: `/host/fetched-images/${name}`, version: versionFromImage(name) });
         action.percentage = 100;
         action.state = "action_success";
@@ -162,7 +161,7 @@ export class SimulatedNvos {
       const stepMs = this.timing.installMs / (steps + 1);
       progress(`Verifying image ${file}`);
       action.status = "Verifying image";
-      this.schedule(stepMs, () => {
+      this.timers.schedule(stepMs, () => {
         if (BAD_IMAGE.test(file) || image.version === undefined) {
           this.fail(
             action,
@@ -178,7 +177,7 @@ export class SimulatedNvos {
           action.status = `Installing image: ${percent}%`;
           progress(action.status);
           if (step < steps) {
-            this.schedule(stepMs, () => write(step + 1));
+            this.timers.schedule(stepMs, () => write(step + 1));
             return;
           }
           const other: 0 | 1 = this.current === 0 ? 1 : 0;
@@ -192,7 +191,7 @@ export class SimulatedNvos {
           progress(`Image installed: ${version}`);
           progress("The system will reboot to complete the installation.");
           resolve(action);
-          this.schedule(this.timing.rebootDelayMs, () => this.boot());
+          this.timers.schedule(this.timing.rebootDelayMs, () => this.boot());
         };
         write(1);
       });
@@ -200,7 +199,7 @@ export class SimulatedNvos {
   }
 
   stop(): void {
-    this.stopped = true;
+    this.timers.stop();
     this.powerOff();
     this.listeners.clear();
   }
@@ -227,14 +226,6 @@ export class SimulatedNvos {
     if (this.lifecycle === lifecycle) return;
     this.lifecycle = lifecycle;
     for (const listener of this.listeners) listener(lifecycle);
-  }
-
-  private schedule(delayMs: number, action: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.stopped) action();
-    }, delayMs);
-    this.timers.add(timer);
   }
 }
 

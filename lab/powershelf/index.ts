@@ -9,9 +9,18 @@
  *   shelf.endpoint();                                  // BmcEndpoint for the powershelf/redfish manager
  *   await lab.stop();
  */
-import { createHash, randomBytes, randomInt } from "node:crypto";
+import { randomInt } from "node:crypto";
 import type { BmcEndpoint } from "../../src/bmc/driver.ts";
 import { createLabTls, type LabTlsMaterial } from "../common/tls.ts";
+import {
+  checkDeviceCount,
+  labCredentials,
+  labEndpoint,
+  labUrl,
+  type StartedDevice,
+  seededUuid,
+  startDevices,
+} from "../redfish/devices.ts";
 import { FaultController } from "../redfish/faults.ts";
 import type { FirmwareState } from "../redfish/firmware.ts";
 import { LabHttpsServer, type RequestRecord } from "../redfish/https-server.ts";
@@ -134,21 +143,15 @@ export function machineLoad(
 }
 
 export async function startPowerShelfLab(options: PowerShelfLabOptions): Promise<PowerShelfLab> {
-  if (!Number.isInteger(options.shelves) || options.shelves < 0) {
-    throw new RangeError("shelves must be a non-negative integer");
-  }
+  checkDeviceCount(options.shelves, "shelves");
   const tls = options.tls ?? (await createLabTls());
   const host = options.host ?? "127.0.0.1";
   const seed = options.seed ?? randomInt(0, 65_536);
-  const credentials = options.credentials ?? {
-    username: "admin",
-    password: randomBytes(9).toString("base64url"),
-  };
+  const credentials = labCredentials(options.credentials);
   const timing = { ...DEFAULT_SHELF_TIMING, ...options.timing };
-  const started: Array<{ shelf: LabPowerShelf; close: () => Promise<void> }> = [];
-  try {
-    for (let index = 0; index < options.shelves; index++) {
-      const digest = createHash("sha256").update(`ingot-lab-shelf/${seed}/${index}`).digest("hex");
+  const group = await startDevices(
+    options.shelves,
+    async (index): Promise<StartedDevice<LabPowerShelf>> => {
       const serial = `PS${String(seed % 1000).padStart(3, "0")}${String(index).padStart(4, "0")}`;
       const simulated = new SimulatedPowerShelf(
         {
@@ -171,7 +174,7 @@ export async function startPowerShelfLab(options: PowerShelfLabOptions): Promise
         simulated,
         {
           serial,
-          uuid: `${digest.slice(0, 8)}-${digest.slice(8, 12)}-4${digest.slice(13, 16)}-8${digest.slice(17, 20)}-${digest.slice(20, 32)}`,
+          uuid: seededUuid(`ingot-lab-shelf/${seed}/${index}`),
           manufacturer: "Ingot Lab",
           model: "PS-33KW-ORV3",
         },
@@ -191,24 +194,17 @@ export async function startPowerShelfLab(options: PowerShelfLabOptions): Promise
         await close();
         throw error;
       }
-      started.push({
+      return {
         close,
-        shelf: {
+        device: {
           index,
           host,
           port,
-          url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+          url: labUrl(host, port),
           serial,
           credentials,
           faults,
-          endpoint: (overrides = {}) => ({
-            address: host,
-            port,
-            username: credentials.username,
-            password: credentials.password,
-            tls: { mode: "verify", ca: tls.caCert },
-            ...overrides,
-          }),
+          endpoint: labEndpoint(host, port, credentials, tls),
           state: () => ({
             powerState: simulated.power,
             outlets: simulated.outlets.map((outlet) => ({
@@ -235,17 +231,9 @@ export async function startPowerShelfLab(options: PowerShelfLabOptions): Promise
           clearRequests: () => server.clearRequests(),
           expireSessions: () => service.expireSessions(),
         },
-      });
-    }
-  } catch (error) {
-    await Promise.all(started.map((entry) => entry.close()));
-    throw error;
-  }
-  return {
-    shelves: started.map((entry) => entry.shelf),
-    tls,
-    stop: async () => {
-      await Promise.all(started.map((entry) => entry.close()));
+      };
     },
-  };
+    "sequential",
+  );
+  return { shelves: group.devices, tls, stop: group.stop };
 }

@@ -3,6 +3,7 @@
  * (simulated machines) drawing from the shelf or from one outlet, power changes that take time, and
  * readings that follow what is switched on. No HTTP here; service.ts renders it as Redfish.
  */
+import { DeviceTimers } from "../redfish/devices.ts";
 import { type FirmwareState, FirmwareUpdates, type LabTask } from "../redfish/firmware.ts";
 
 export type ShelfPowerState = "On" | "Off" | "PoweringOn" | "PoweringOff";
@@ -85,11 +86,10 @@ export class SimulatedPowerShelf {
   /** The feed each load was last told about, so that it hears only changes. */
   private readonly fed = new Map<PoweredLoad, boolean>();
   private readonly listeners = new Set<(event: ShelfPowerEvent) => void>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new DeviceTimers();
   private shelfTransition: NodeJS.Timeout | undefined;
   private readonly outletTransitions = new Map<string, NodeJS.Timeout>();
   private logSequence = 0;
-  private stopped = false;
 
   constructor(
     readonly spec: ShelfSpec,
@@ -113,7 +113,7 @@ export class SimulatedPowerShelf {
     this.firmware = spec.firmware.map((item) => ({ ...item }));
     this.updates = new FirmwareUpdates(this.firmware, {
       now: Date.now,
-      schedule: (delayMs, action) => this.schedule(delayMs, action),
+      schedule: (delayMs, action) => this.timers.schedule(delayMs, action),
       flashed: (item) => this.record("OK", `${item.name} updated to ${item.version}`),
       failed: (names) => {
         const message = `Firmware image for ${names} failed verification`;
@@ -201,7 +201,7 @@ export class SimulatedPowerShelf {
         if (this.shelf === "Off") this.switchShelf("On", resetType);
         else
           this.switchShelf("Off", resetType, () =>
-            this.schedule(this.timing.cycleOffMs, () => this.switchShelf("On", resetType)),
+            this.timers.schedule(this.timing.cycleOffMs, () => this.switchShelf("On", resetType)),
           );
         return { ok: true };
       default:
@@ -240,7 +240,7 @@ export class SimulatedPowerShelf {
         if (outlet.relay === "Off") this.switchOutlet(outlet, "On", powerState);
         else
           this.switchOutlet(outlet, "Off", powerState, () =>
-            this.schedule(this.timing.cycleOffMs, () => this.switchOutlet(outlet, "On", powerState)),
+            this.timers.schedule(this.timing.cycleOffMs, () => this.switchOutlet(outlet, "On", powerState)),
           );
         return { ok: true };
       default:
@@ -272,11 +272,9 @@ export class SimulatedPowerShelf {
   }
 
   stop(): void {
-    this.stopped = true;
+    this.timers.stop();
     if (this.shelfTransition !== undefined) clearTimeout(this.shelfTransition);
     for (const timer of this.outletTransitions.values()) clearTimeout(timer);
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
     this.listeners.clear();
   }
 
@@ -291,7 +289,7 @@ export class SimulatedPowerShelf {
     this.shelfTransition = setTimeout(
       () => {
         this.shelfTransition = undefined;
-        if (this.stopped) return;
+        if (this.timers.stopped) return;
         this.setShelf(to, cause);
         this.record("OK", `Power shelf ${to === "On" ? "output enabled" : "output disabled"} (${cause})`);
         this.propagate();
@@ -309,7 +307,7 @@ export class SimulatedPowerShelf {
       outlet.id,
       setTimeout(() => {
         this.outletTransitions.delete(outlet.id);
-        if (this.stopped) return;
+        if (this.timers.stopped) return;
         outlet.relay = to;
         this.emit({ source: outlet.id, state: to, cause });
         this.record("OK", `${outlet.name} switched ${to.toLowerCase()} (${cause})`);
@@ -349,14 +347,6 @@ export class SimulatedPowerShelf {
         this.onLoadError(error);
       }
     }
-  }
-
-  private schedule(delayMs: number, action: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.stopped) action();
-    }, delayMs);
-    this.timers.add(timer);
   }
 
   private record(severity: "OK" | "Warning" | "Critical", message: string): void {

@@ -2,9 +2,18 @@
  * The programmatic face of the simulated Redfish BMCs: start N of them (one HTTPS port each on loopback),
  * inspect their machines, inject faults, attach boot listeners, stop them. Used by tests and by `ingot lab`.
  */
-import { createHash, randomBytes, randomInt } from "node:crypto";
+import { randomInt } from "node:crypto";
 import type { BmcEndpoint } from "../../src/bmc/driver.ts";
 import { createLabTls, type LabTlsMaterial } from "../common/tls.ts";
+import {
+  checkDeviceCount,
+  labCredentials,
+  labEndpoint,
+  labUrl,
+  type StartedDevice,
+  seededUuid,
+  startDevices,
+} from "./devices.ts";
 import { FaultController } from "./faults.ts";
 import { FixtureRedfishService } from "./fixture.ts";
 import { LabHttpsServer, type RequestRecord } from "./https-server.ts";
@@ -129,122 +138,94 @@ export interface RedfishLab {
 }
 
 export async function startRedfishLab(options: RedfishLabOptions): Promise<RedfishLab> {
-  if (!Number.isInteger(options.machines) || options.machines < 0) {
-    throw new RangeError("machines must be a non-negative integer");
-  }
+  checkDeviceCount(options.machines, "machines");
   const tls = options.tls ?? (await createLabTls());
   const host = options.host ?? "127.0.0.1";
   const seed = options.seed ?? randomInt(0, 65_536);
-  const defaultCredentials = options.credentials ?? {
-    username: "admin",
-    password: randomBytes(9).toString("base64url"),
-  };
-  const started: Array<{ bmc: RedfishLabBmc; close: () => Promise<void> }> = [];
-  try {
-    await Promise.all(
-      Array.from({ length: options.machines }, async (_, index) => {
-        const own = options.machine?.(index) ?? {};
-        const vendor =
-          own.vendor ??
-          (options.vendor === "mixed"
-            ? index % 2 === 0
-              ? "openbmc"
-              : "ilo5"
-            : (options.vendor ?? "openbmc"));
-        const profile: VendorProfile = { ...PROFILES[vendor], ...options.product, ...own.product };
-        const machine = new SimulatedMachine({
-          profile,
-          identity: identityFor(
-            seed,
-            index,
-            profile.serialPrefix,
-            profile.sku,
-            nicCount(profile, own, options),
-          ),
-          hardware: { ...profile.hardware, ...options.hardware, ...own.hardware },
-          timing: { ...DEFAULT_TIMING, ...options.timing, ...own.timing },
-          initialPowerState: own.initialPowerState ?? options.initialPowerState ?? "Off",
-          defaultBootTarget: own.defaultBootTarget ?? options.defaultBootTarget ?? "Hdd",
-          osShutdown: own.osShutdown ?? options.osShutdown ?? "simulated",
-          ...((own.resetTypes ?? options.resetTypes)
-            ? { resetTypes: own.resetTypes ?? options.resetTypes }
-            : {}),
-        });
-        if (options.onBoot !== undefined) machine.onBoot(options.onBoot);
-        const faults = new FaultController(seed * 1_000 + index);
-        const credentials = own.credentials ?? defaultCredentials;
-        const service = new SimulatedRedfishService(
-          machine,
-          faults,
-          credentials,
-          { ...options.quirks, ...own.quirks },
-          options.sessionTimeoutMs ?? 30 * 60_000,
-        );
-        const server = new LabHttpsServer(tls, (request) => service.handle(request), faults);
-        const port = await server.listen(host, options.basePort ? options.basePort + index : 0);
-        const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
-        let acPower = true;
-        const bmc: RedfishLabBmc = {
+  const defaultCredentials = labCredentials(options.credentials);
+  const group = await startDevices(
+    options.machines,
+    async (index): Promise<StartedDevice<RedfishLabBmc>> => {
+      const own = options.machine?.(index) ?? {};
+      const vendor =
+        own.vendor ??
+        (options.vendor === "mixed" ? (index % 2 === 0 ? "openbmc" : "ilo5") : (options.vendor ?? "openbmc"));
+      const profile: VendorProfile = { ...PROFILES[vendor], ...options.product, ...own.product };
+      const machine = new SimulatedMachine({
+        profile,
+        identity: identityFor(
+          seed,
           index,
-          vendor,
-          host,
-          port,
-          url,
-          credentials,
-          identity: machine.identity,
-          faults,
-          endpoint: (overrides = {}) => ({
-            address: host,
-            port,
-            username: credentials.username,
-            password: credentials.password,
-            tls: { mode: "verify", ca: tls.caCert },
-            ...overrides,
-          }),
-          state: () => snapshot(machine, service),
-          onBoot: (listener) => machine.onBoot(listener),
-          onPowerChange: (listener) => machine.onPowerChange(listener),
-          onShutdownRequest: (listener) => machine.onShutdownRequest(listener),
-          powerLost: (reason) => machine.powerLost(reason),
-          setAcPower: async (present) => {
-            if (present === acPower) return;
-            acPower = present;
-            if (present) {
-              await server.resume();
-              machine.log("manager", "AC power restored; the BMC has started", "OK", "AcRestored");
-            } else {
-              machine.powerLost("AC power lost");
-              await server.suspend();
-            }
-          },
-          get acPower() {
-            return acPower;
-          },
-          requests: () => server.requests(),
-          clearRequests: () => server.clearRequests(),
-          expireSessions: () => service.expireSessions(),
-        };
-        started.push({
-          bmc,
-          close: async () => {
-            machine.stop();
-            await server.close();
-          },
-        });
-      }),
-    );
-  } catch (error) {
-    await Promise.all(started.map((entry) => entry.close()));
-    throw error;
-  }
-  started.sort((a, b) => a.bmc.index - b.bmc.index);
-  return {
-    bmcs: started.map((entry) => entry.bmc),
-    tls,
-    stop: async () => {
-      await Promise.all(started.map((entry) => entry.close()));
+          profile.serialPrefix,
+          profile.sku,
+          nicCount(profile, own, options),
+        ),
+        hardware: { ...profile.hardware, ...options.hardware, ...own.hardware },
+        timing: { ...DEFAULT_TIMING, ...options.timing, ...own.timing },
+        initialPowerState: own.initialPowerState ?? options.initialPowerState ?? "Off",
+        defaultBootTarget: own.defaultBootTarget ?? options.defaultBootTarget ?? "Hdd",
+        osShutdown: own.osShutdown ?? options.osShutdown ?? "simulated",
+        ...((own.resetTypes ?? options.resetTypes)
+          ? { resetTypes: own.resetTypes ?? options.resetTypes }
+          : {}),
+      });
+      if (options.onBoot !== undefined) machine.onBoot(options.onBoot);
+      const faults = new FaultController(seed * 1_000 + index);
+      const credentials = own.credentials ?? defaultCredentials;
+      const service = new SimulatedRedfishService(
+        machine,
+        faults,
+        credentials,
+        { ...options.quirks, ...own.quirks },
+        options.sessionTimeoutMs ?? 30 * 60_000,
+      );
+      const server = new LabHttpsServer(tls, (request) => service.handle(request), faults);
+      const port = await server.listen(host, options.basePort ? options.basePort + index : 0);
+      let acPower = true;
+      const bmc: RedfishLabBmc = {
+        index,
+        vendor,
+        host,
+        port,
+        url: labUrl(host, port),
+        credentials,
+        identity: machine.identity,
+        faults,
+        endpoint: labEndpoint(host, port, credentials, tls),
+        state: () => snapshot(machine, service),
+        onBoot: (listener) => machine.onBoot(listener),
+        onPowerChange: (listener) => machine.onPowerChange(listener),
+        onShutdownRequest: (listener) => machine.onShutdownRequest(listener),
+        powerLost: (reason) => machine.powerLost(reason),
+        setAcPower: async (present) => {
+          if (present === acPower) return;
+          acPower = present;
+          if (present) {
+            await server.resume();
+            machine.log("manager", "AC power restored; the BMC has started", "OK", "AcRestored");
+          } else {
+            machine.powerLost("AC power lost");
+            await server.suspend();
+          }
+        },
+        get acPower() {
+          return acPower;
+        },
+        requests: () => server.requests(),
+        clearRequests: () => server.clearRequests(),
+        expireSessions: () => service.expireSessions(),
+      };
+      return {
+        device: bmc,
+        close: async () => {
+          machine.stop();
+          await server.close();
+        },
+      };
     },
-  };
+    "parallel",
+  );
+  return { bmcs: group.devices, tls, stop: group.stop };
 }
 
 function nicCount(
@@ -294,11 +275,10 @@ export function identityFor(
   nics: number,
 ): MachineIdentity {
   const base = `02:${hex(seed >> 8)}:${hex(seed)}:${hex(index >> 8)}:${hex(index)}`;
-  const digest = createHash("sha256").update(`ingot-lab/${seed}/${index}`).digest("hex");
   return {
     index,
     serial: `${serialPrefix}${String(seed % 1000).padStart(3, "0")}${String(index).padStart(4, "0")}`,
-    uuid: `${digest.slice(0, 8)}-${digest.slice(8, 12)}-4${digest.slice(13, 16)}-8${digest.slice(17, 20)}-${digest.slice(20, 32)}`,
+    uuid: seededUuid(`ingot-lab/${seed}/${index}`),
     sku,
     hostName: `lab-node-${index}`,
     nicMacs: Array.from({ length: nics }, (_, nic) => `${base}:${hex(nic)}`),
@@ -333,10 +313,7 @@ export interface RedfishFixtureBmc {
 }
 
 export async function startRedfishFixtureBmc(options: RedfishFixtureOptions): Promise<RedfishFixtureBmc> {
-  const credentials = options.credentials ?? {
-    username: "admin",
-    password: randomBytes(9).toString("base64url"),
-  };
+  const credentials = labCredentials(options.credentials);
   const [service, tls] = await Promise.all([
     FixtureRedfishService.load(options.directory, credentials),
     options.tls !== undefined ? Promise.resolve(options.tls) : createLabTls(),
@@ -348,19 +325,12 @@ export async function startRedfishFixtureBmc(options: RedfishFixtureOptions): Pr
   return {
     host,
     port,
-    url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: labUrl(host, port),
     credentials,
     tls,
     resources: service.size,
     faults,
-    endpoint: (overrides = {}) => ({
-      address: host,
-      port,
-      username: credentials.username,
-      password: credentials.password,
-      tls: { mode: "verify", ca: tls.caCert },
-      ...overrides,
-    }),
+    endpoint: labEndpoint(host, port, credentials, tls),
     requests: () => server.requests(),
     clearRequests: () => server.clearRequests(),
     stop: () => server.close(),

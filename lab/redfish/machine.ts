@@ -3,6 +3,7 @@
  * the next boot, pending @Redfish.Settings applied at reset, firmware that a task updates, sensors that
  * warm and cool with the power state, and an event log. No HTTP here; the Redfish service renders it.
  */
+import { DeviceTimers } from "./devices.ts";
 import { type FirmwareState, FirmwareUpdates, type LabTask } from "./firmware.ts";
 import type { HardwareSpec, VendorProfile } from "./profiles.ts";
 
@@ -140,13 +141,12 @@ export class SimulatedMachine {
   private powerEpoch = 0;
   private readonly onListenerError: (error: unknown) => void;
   private transition: NodeJS.Timeout | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new DeviceTimers();
   private heatFrom: number;
   private heatAt: number;
   private heatTarget: number;
   private restarting = 0;
   private logSequence = 0;
-  private stopped = false;
 
   constructor(options: MachineOptions) {
     this.profile = options.profile;
@@ -168,7 +168,7 @@ export class SimulatedMachine {
     this.firmware = options.profile.firmware.map((item) => ({ ...item }));
     this.updates = new FirmwareUpdates(this.firmware, {
       now: this.now,
-      schedule: (delayMs, action) => this.schedule(delayMs, action),
+      schedule: (delayMs, action) => this.timers.schedule(delayMs, action),
       flashed: (item) =>
         this.log(
           "manager",
@@ -275,7 +275,7 @@ export class SimulatedMachine {
         this.restarting++;
         {
           const epoch = this.powerEpoch;
-          this.schedule(
+          this.timers.schedule(
             resetType === "ForceRestart" ? this.timing.powerOffDelayMs : this.timing.gracefulShutdownMs,
             () => {
               this.restarting--;
@@ -349,10 +349,8 @@ export class SimulatedMachine {
   }
 
   stop(): void {
-    this.stopped = true;
+    this.timers.stop();
     if (this.transition !== undefined) clearTimeout(this.transition);
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
     this.listeners.clear();
     this.powerListeners.clear();
     this.shutdownListeners.clear();
@@ -412,16 +410,8 @@ export class SimulatedMachine {
     if (this.transition !== undefined) clearTimeout(this.transition);
     this.transition = setTimeout(() => {
       this.transition = undefined;
-      if (!this.stopped) done();
+      if (!this.timers.stopped) done();
     }, delayMs);
-  }
-
-  private schedule(delayMs: number, action: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.stopped) action();
-    }, delayMs);
-    this.timers.add(timer);
   }
 
   private setHeatTarget(target: number): void {

@@ -4,6 +4,7 @@
  * boot override PATCH with ETag preconditions (or through @Redfish.Settings), SimpleUpdate with a Task.
  */
 import { createHash } from "node:crypto";
+import { seededUuid } from "./devices.ts";
 import {
   actionParameter,
   addFirmwareRoutes,
@@ -391,7 +392,7 @@ export class SimulatedRedfishService {
       ...serviceRoot({
         name: "Root Service",
         redfishVersion: this.p.redfishVersion,
-        uuid: derivedUuid(this.machine.identity.uuid, "service"),
+        uuid: seededUuid(`${this.machine.identity.uuid}/service`, "a"),
         vendor: this.p.vendor === "ilo5" ? "HPE" : "OpenBMC",
         ...(this.p.product !== undefined ? { product: this.p.product } : {}),
         links: ["Systems", "Chassis", "Managers"],
@@ -665,7 +666,7 @@ export class SimulatedRedfishService {
       ManagerType: "BMC",
       Model: p.managerModel,
       FirmwareVersion: p.managerFirmwareVersion(bmcFirmware?.version ?? "unknown"),
-      UUID: derivedUuid(m.identity.uuid, "manager"),
+      UUID: seededUuid(`${m.identity.uuid}/manager`, "a"),
       PowerState: "On",
       EthernetInterfaces: { "@odata.id": `${mgr}/EthernetInterfaces` },
       LogServices: { "@odata.id": `${mgr}/LogServices` },
@@ -1050,10 +1051,4 @@ export class SimulatedRedfishService {
       })),
     }));
   }
-}
-
-/** A stable UUID for a sub-resource (the manager, the service root) of a machine. */
-export function derivedUuid(base: string, purpose: string): string {
-  const hex = createHash("sha256").update(`${base}/${purpose}`).digest("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
