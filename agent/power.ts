@@ -3,6 +3,8 @@
  * the image's init or its direct child; run by hand anywhere else it says what it would do instead, so
  * that trying the agent on a workstation never powers the workstation off.
  */
+import { existsSync } from "node:fs";
+import { AGENT_IMAGE_BOOT_ENV } from "../src/protocol/enrollment.ts";
 import type { AgentConsole } from "./console.ts";
 import type { CommandRunner } from "./probes/exec.ts";
 
@@ -17,9 +19,15 @@ const POWER_COMMANDS: Readonly<Record<PowerAction, readonly [string, ...string[]
   reboot: ["reboot", "-f"],
 };
 
-/** True inside the boot image, where init (PID 1) started the agent or the agent is init. */
-export function runsUnderInit(processInfo: { pid: number; ppid: number } = process): boolean {
-  return processInfo.pid === 1 || processInfo.ppid === 1;
+/**
+ * True inside the boot image: init (PID 1) started the agent or the agent is init, and the image's /init
+ * left its mark. A parent of PID 1 alone is not enough: systemd services and orphaned jobs have it too.
+ */
+export function runsUnderInit(
+  processInfo: { pid: number; ppid: number } = process,
+  imageMarkerExists: () => boolean = () => existsSync(AGENT_IMAGE_BOOT_ENV),
+): boolean {
+  return (processInfo.pid === 1 || processInfo.ppid === 1) && imageMarkerExists();
 }
 
 export class SystemPowerControl implements PowerControl {

@@ -49,7 +49,7 @@ export class ProbeRecorder {
     let output: ProbeOutput | undefined;
     if (rawOutput !== undefined && rawOutput.text.length > 0) {
       const truncated = rawOutput.text.length > LIMITS.probeOutput;
-      const text = truncated ? rawOutput.text.slice(0, LIMITS.probeOutput) : rawOutput.text;
+      const text = withoutNul(truncated ? rawOutput.text.slice(0, LIMITS.probeOutput) : rawOutput.text);
       const bytes = Buffer.byteLength(text);
       if (bytes <= this.outputBytesLeft) {
         this.outputBytesLeft -= bytes;
@@ -62,7 +62,7 @@ export class ProbeRecorder {
     if (rest.command !== undefined) entry.command = rest.command.slice(0, LIMITS.probeCommand);
     if (rest.exitCode !== undefined) entry.exitCode = rest.exitCode;
     if (output !== undefined) entry.output = output;
-    const stderr = rest.stderr?.trim().slice(0, LIMITS.probeStderr);
+    const stderr = withoutNul(rest.stderr ?? "").trim().slice(0, LIMITS.probeStderr);
     if (stderr) entry.stderr = stderr;
     this.reports.set(name, entry);
   }
@@ -108,6 +108,11 @@ export interface ToolOutput {
   readonly stdout: string;
   readonly exitCode: number;
   finish(result: Pick<ParseResult<unknown>, "status" | "warnings">): void;
+}
+
+/** The server refuses U+0000 (PostgreSQL cannot store it); tools print it in binary or padded output. */
+function withoutNul(text: string): string {
+  return text.replaceAll("\u0000", "\uFFFD");
 }
 
 function firstLine(text: string): string {

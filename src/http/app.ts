@@ -12,6 +12,7 @@ import Fastify, {
   LogController,
   type RawServerDefault,
 } from "fastify";
+import { ValidationError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { PROBLEM_CONTENT_TYPE, ProblemSchema, problem, toProblem } from "./problem.ts";
@@ -74,6 +75,16 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+  });
+  // PostgreSQL cannot store U+0000 in text or jsonb; refuse it at the edge, naming where it is.
+  app.addHook("preValidation", async (request) => {
+    const field =
+      nulCharacterAt(request.body, "body") ??
+      nulCharacterAt(request.query, "querystring") ??
+      nulCharacterAt(request.params, "params");
+    if (field !== undefined) {
+      throw new ValidationError("request.nul_character", "must not contain the NUL character", field);
+    }
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
@@ -164,6 +175,26 @@ function validatorCompiler(): FastifySchemaCompiler<unknown> {
   const forBody = addFormats(new Ajv({ ...base, coerceTypes: false }));
   const forText = addFormats(new Ajv({ ...base, coerceTypes: "array" }));
   return ({ schema, httpPart }) => (httpPart === "body" ? forBody : forText).compile(schema as object);
+}
+
+/** The path of the first string (or object key) holding U+0000, e.g. `body.inventory.system.productName`. */
+function nulCharacterAt(value: unknown, path: string): string | undefined {
+  if (typeof value === "string") return value.includes("\u0000") ? path : undefined;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = nulCharacterAt(item, `${path}.${index}`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (key.includes("\u0000")) return path;
+      const found = nulCharacterAt(item, `${path}.${key}`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 /** Fastify's form of the setting: proxy addresses as a list, a hop count as "trust the first n hops". */

@@ -2,7 +2,7 @@
  * The files the agent image writes itself: PID 1 (`/init`), the udhcpc event script and the small /etc.
  * They are plain text so that their content is part of the build's cache key: editing them rebuilds the image.
  */
-import { AGENT_KERNEL_PARAMS } from "../protocol/enrollment.ts";
+import { AGENT_IMAGE_BOOT_ENV, AGENT_KERNEL_PARAMS } from "../protocol/enrollment.ts";
 
 /** Kernel command line keys /init understands. */
 export const AGENT_CMDLINE_KEYS = {
@@ -119,7 +119,7 @@ until udhcpc -i "$nic" -s /etc/udhcpc/default.script -p "/run/udhcpc.$nic.pid" -
   [ $attempt -ge 10 ] && rescue_shell "no DHCP answer on $nic"
   echo "ingot: no DHCP answer on $nic yet (attempt $attempt)"
 done
-printf "INGOT_BOOT_NIC='%s'\\nINGOT_BOOT_MAC='%s'\\n" "$nic" "$mac" >/run/ingot/boot-nic.env
+printf "INGOT_BOOT_NIC='%s'\\nINGOT_BOOT_MAC='%s'\\n" "$nic" "$mac" >${AGENT_IMAGE_BOOT_ENV}
 echo "ingot: $nic has $(ip -4 -o addr show dev "$nic" | awk '{print $4}')"
 
 echo "ingot: starting ingot-agent"

@@ -170,7 +170,8 @@ export class BmcExploreService {
         fromExpected("BMC protocol"),
         "body.protocol",
       );
-    // The expected machine's stored credentials go only to the address stored with them.
+    // The expected machine's stored credentials go only to the host stored with them (which only a change
+    // that re-enters them can move); port and TLS policy, which it does not record, may be given here.
     if (
       request.credentials === undefined &&
       expected !== undefined &&
@@ -238,9 +239,8 @@ export class BmcExploreService {
     const { store } = this.deps;
     const existing = await store.lockBmc(mac, trx);
     if (existing !== undefined && existing.org_id !== orgId) {
-      throw new ConflictError("bmc.other_org", `BMC ${mac} is registered in another org`, {
-        macAddress: mac,
-      });
+      // Physical identities are unique across orgs; the answer says so without naming anything of the other.
+      throw new ConflictError("bmc.exists", `BMC ${mac} is already registered`, { macAddress: mac });
     }
     const found = await this.findMachine(orgId, mac, existing, inventory, trx);
     const machine =
@@ -329,9 +329,8 @@ export class BmcExploreService {
     if (found === undefined) return undefined;
     if (found.row.org_id !== orgId) {
       throw new ConflictError(
-        "bmc_explore.machine_other_org",
-        `the machine behind BMC ${mac} (${found.row.id}) belongs to another org`,
-        { machineId: found.row.id },
+        "bmc_explore.machine_taken",
+        `the machine behind BMC ${mac} is already registered`,
       );
     }
     const otherBmc = await store.bmcOfMachine(found.row.id, trx);
@@ -383,18 +382,24 @@ export class BmcExploreService {
       },
       trx,
     );
+    // A MAC another machine owns stays with it: out-of-band NIC lists include shared and virtual ports, and
+    // only an agent booted on the machine can say a NIC really moved.
+    const hostMacs = hostMacsOf(inventory);
+    const owned = new Set((await machines.ownersOfMacs(hostMacs, id, trx)).map((owner) => owner.mac));
     await machines.replaceInterfaces(
       id,
-      hostMacsOf(inventory).map((nicMac) => {
-        const nic = inventory.nics.find((candidate) => normalizeMac(candidate.mac) === nicMac);
-        return {
-          macAddress: nicMac,
-          name: nic?.name ?? null,
-          isBoot: false,
-          speedMbps: nic?.speedMbps ?? null,
-          driver: null,
-        };
-      }),
+      hostMacs
+        .filter((nicMac) => !owned.has(nicMac))
+        .map((nicMac) => {
+          const nic = inventory.nics.find((candidate) => normalizeMac(candidate.mac) === nicMac);
+          return {
+            macAddress: nicMac,
+            name: nic?.name ?? null,
+            isBoot: false,
+            speedMbps: nic?.speedMbps ?? null,
+            driver: null,
+          };
+        }),
       trx,
     );
     await machines.insertEvent(

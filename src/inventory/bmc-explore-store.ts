@@ -97,8 +97,23 @@ export class BmcExploreStore {
       .execute();
   }
 
-  async recordObservation(mac: string, observation: BmcObservation, trx: Db = this.db): Promise<void> {
-    const update = inventoryDb(trx).updateTable("bmcs").where("mac_address", "=", mac);
+  /**
+   * Records what the BMC showed. With `readSince`, a reading begun at that time is dropped if the row was
+   * changed (new address, credentials) or saw a newer contact since: a slow sync cycle must not overwrite
+   * what an operator just fixed or what a later call just saw.
+   */
+  async recordObservation(
+    mac: string,
+    observation: BmcObservation,
+    trx: Db = this.db,
+    readSince?: Date,
+  ): Promise<void> {
+    let update = inventoryDb(trx).updateTable("bmcs").where("mac_address", "=", mac);
+    if (readSince !== undefined) {
+      update = update
+        .where("updated_at", "<=", readSince)
+        .where((eb) => eb.or([eb("last_contact_at", "is", null), eb("last_contact_at", "<=", readSince)]));
+    }
     if (observation.kind === "failed") {
       await update.set({ last_error: observation.error }).execute();
       return;

@@ -195,7 +195,7 @@ export function computeDrift(input: DriftInput): DriftRecord[] {
       }
       if (component !== undefined) {
         records.push({
-          key: `missing_in_actual:component:${component.id}`,
+          key: `missing_in_actual:component:${component.id}:bmc:${bmc.mac}`,
           kind: "missing_in_actual",
           subject: describeComponent(component),
           diffs: [],
@@ -238,7 +238,7 @@ export function computeDrift(input: DriftInput): DriftRecord[] {
       const componentDiffs = componentDiffsOf(component, inventory);
       if (componentDiffs.length > 0) {
         records.push({
-          key: `mismatch:component:${component.id}`,
+          key: `mismatch:component:${component.id}:bmc:${bmc.mac}`,
           kind: "mismatch",
           subject: describeComponent(component),
           diffs: componentDiffs,

@@ -110,6 +110,9 @@ export class InventorySync {
 
   private async cycle(connection: Db, cancel: AbortSignal): Promise<SyncCycleResult> {
     const startedAt = new Date();
+    // The database's clock, as the rows' updated_at and last_contact_at it is compared with.
+    const readSince = (await sql<{ now: Date }>`SELECT clock_timestamp() AS now`.execute(connection)).rows[0]
+      ?.now;
     const rows = await this.deps.store.allBmcs(connection);
     const readings = await mapLimit(rows, this.deps.concurrency ?? 16, (row) => this.read(row, cancel));
     if (cancel.aborted) return { kind: "skipped", reason: "the sync was stopped during the cycle" };
@@ -132,6 +135,7 @@ export class InventorySync {
               }
             : { kind: "failed", error: bmc.reading.error },
           trx,
+          readSince,
         );
       }
       const records = computeDrift({

@@ -6,7 +6,7 @@
 import { parse as parseCsv } from "csv-parse/sync";
 import type { TSchema } from "typebox";
 import { Value } from "typebox/value";
-import { errorMessage, ValidationError } from "../errors.ts";
+import { ValidationError } from "../errors.ts";
 import { type ImportRowInput, ImportRowSchema, MAX_IMPORT_ROWS } from "./expected-machine-model.ts";
 import type { BmcProtocol, Labels } from "./inventory-tables.ts";
 import { LABEL_KEY_PATTERN, MAX_LABELS } from "./labels.ts";
@@ -83,7 +83,12 @@ export function rowsFromCsv(text: string): Parsed<RawRow[]> {
       relax_column_count: true,
     }) as unknown as Array<{ info: { lines: number }; record: string[] }>;
   } catch (error) {
-    return { ok: false, errors: [{ field: "body", message: `is not valid CSV: ${errorMessage(error)}` }] };
+    // csv-parse quotes the offending cell in its message, and that cell may be a password: keep only
+    // the kind of error and where it is.
+    const { code, lines } = error as { code?: unknown; lines?: unknown };
+    const where = typeof lines === "number" ? ` on line ${lines}` : "";
+    const what = typeof code === "string" ? code : "unreadable";
+    return { ok: false, errors: [{ field: "body", message: `is not valid CSV (${what}${where})` }] };
   }
   const [header, ...body] = records;
   if (header === undefined) return { ok: false, errors: [{ field: "rows", message: "the file is empty" }] };

@@ -122,6 +122,17 @@ export class ExpectedMachineService {
       if (current === undefined) throw expectedMachineNotFound(id);
       const pick = <T>(given: T | undefined, stored: T): T => (given !== undefined ? given : stored);
       const credentials = changes.bmcCredentials;
+      // Stored credentials go only to the BMC they were entered for: moving it needs them again.
+      const moved =
+        (changes.bmcAddress !== undefined && changes.bmcAddress !== current.bmc_address) ||
+        (changes.bmcProtocol !== undefined && changes.bmcProtocol !== current.bmc_protocol);
+      if (moved && credentials === undefined && current.bmc_credentials !== null) {
+        throw new ValidationError(
+          "expected_machine.credentials_required",
+          "are required again (or null to drop them) when the BMC address or protocol changes",
+          "body.bmcCredentials",
+        );
+      }
       const values: ExpectedMachineValues = {
         serial: pick(changes.serial, current.serial_number),
         bmcMac:
@@ -265,11 +276,7 @@ export class ExpectedMachineService {
       )
         target = macOwner;
       if (target !== undefined && target.org_id !== orgId) {
-        fail(
-          row,
-          row.serial === null ? "bmcMac" : "serial",
-          "is registered to an expected machine of another org",
-        );
+        fail(row, row.serial === null ? "bmcMac" : "serial", "is already registered");
       } else if (macOwner !== undefined && macOwner.id !== target?.id) {
         fail(
           row,

@@ -24,8 +24,9 @@ export const POWER_STATES = ["on", "off", "powering-on", "powering-off", "unknow
 export const PowerActionRequestSchema = StrictObject({
   action: Type.Enum(POWER_ACTIONS, {
     description:
-      "on; off (graceful where the BMC can, else forced); graceful-shutdown; force-off; restart; " +
-      "graceful-restart; force-restart; cycle (off, then on). Restarts of a machine that is off power it on.",
+      "on; off and force-off (power cut at once: no OS shutdown); graceful-shutdown (ask the OS to shut " +
+      "down); restart; graceful-restart; force-restart; cycle (off, then on). Restarts of a machine that is " +
+      "off power it on; restarts and cycles may take minutes when the BMC does them in steps.",
   }),
 });
 export type PowerActionRequest = Static<typeof PowerActionRequestSchema>;

@@ -3,6 +3,7 @@ import {
   type BmcDriver,
   BmcError,
   type BootOverrideState,
+  type PowerAction,
   type PowerState,
   type SensorReport,
 } from "../bmc/driver.ts";
@@ -28,6 +29,18 @@ export interface PowerServiceDeps {
 }
 
 /**
+ * Actions a driver may carry out in several steps (off, wait for off, on): an IPMI graceful restart waits
+ * up to 5 minutes for the OS, a Redfish BMC without PowerCycle gets ForceOff and On. Their deadline covers that.
+ */
+const MULTI_STEP_ACTIONS: ReadonlySet<PowerAction> = new Set([
+  "restart",
+  "graceful-restart",
+  "cycle",
+  "force-restart",
+]);
+const MULTI_STEP_TIMEOUT_MS = 6 * 60_000;
+
+/**
  * Power, boot device, power status and sensors of a machine, through the BMC linked to it. Every call has
  * a deadline (BmcConnections); what the BMC showed (power state, or the error) is recorded on its row, and
  * a failure becomes the problem for it (src/bmc/failures.ts): 502 refused or unreachable, 504 no answer.
@@ -49,6 +62,8 @@ export class PowerService {
         // The action is done once the BMC accepted it; the state read after it is a courtesy.
         return await driver.getPowerState(signal).catch(() => null);
       },
+      // Cut off between its off and on steps, a restart or cycle would leave the machine off.
+      MULTI_STEP_ACTIONS.has(request.action) ? { timeoutMs: MULTI_STEP_TIMEOUT_MS } : {},
     );
     this.deps.logger.info({ machineId, bmc: bmc.macAddress, action: request.action }, "power action sent");
     if (result !== null)
@@ -122,6 +137,7 @@ export class PowerService {
     machineId: string,
     operation: string,
     work: (driver: BmcDriver, signal: AbortSignal) => Promise<T>,
+    options: { timeoutMs?: number } = {},
   ): Promise<{ bmc: BmcReferenceView; result: T }> {
     const row = await this.bmcOfMachine(org, machineId);
     const bmc: BmcReferenceView = {
@@ -132,7 +148,12 @@ export class PowerService {
     };
     const endpoint = this.deps.bmcs.endpointOf(row);
     try {
-      const result = await this.deps.connections.use({ protocol: row.protocol, endpoint }, operation, work);
+      const result = await this.deps.connections.use(
+        { protocol: row.protocol, endpoint },
+        operation,
+        work,
+        options,
+      );
       return { bmc, result };
     } catch (error) {
       await this.deps.observations

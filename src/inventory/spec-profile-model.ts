@@ -78,7 +78,48 @@ export function checkHardwareSpec(spec: HardwareSpec, field: string): void {
     } catch {
       throw new ValidationError("spec.invalid_pattern", "is not a valid regular expression", where);
     }
+    if (canBacktrackExponentially(pattern)) {
+      throw new ValidationError(
+        "spec.unsafe_pattern",
+        "repeats a group that itself repeats or alternates, which can take exponential time to match",
+        where,
+      );
+    }
   }
+}
+
+/**
+ * Patterns run against every BMC's report on the server's event loop, so one like `(\w+\s?)+x` could
+ * stall it for seconds. Refused: a group repeated without bound (`+`, `*`, `{n,}`) that contains a
+ * quantifier or an alternation, and backreferences.
+ */
+function canBacktrackExponentially(pattern: string): boolean {
+  if (/\\[1-9]/.test(pattern)) return true;
+  const groups: Array<{ risky: boolean }> = [];
+  for (let index = 0; index < pattern.length; index++) {
+    const char = pattern[index];
+    if (char === "\\") {
+      index++;
+      continue;
+    }
+    if (char === "[") {
+      const end = pattern.indexOf("]", index + 2);
+      index = end < 0 ? pattern.length : end;
+      continue;
+    }
+    if (char === "(") groups.push({ risky: false });
+    else if (char === ")") {
+      const group = groups.pop();
+      const next = pattern[index + 1];
+      const repeated =
+        next === "+" || next === "*" || (next === "{" && /^\{\d*,\}/.test(pattern.slice(index + 1)));
+      if (group?.risky === true && repeated) return true;
+      if (group?.risky === true && groups.length > 0) (groups.at(-1) as { risky: boolean }).risky = true;
+    } else if ((char === "+" || char === "*" || char === "{" || char === "|") && groups.length > 0) {
+      (groups.at(-1) as { risky: boolean }).risky = true;
+    }
+  }
+  return false;
 }
 
 export const SpecProfileSchema = Type.Object({

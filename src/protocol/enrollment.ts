@@ -22,6 +22,12 @@ export const AGENT_KERNEL_PARAMS = {
   mac: "ingot.mac",
 } as const;
 
+/**
+ * Written by the agent image's /init once the boot NIC is up, and nowhere else: the agent acts on power
+ * instructions only where it exists, so running ingot-agent on a workstation never powers it off.
+ */
+export const AGENT_IMAGE_BOOT_ENV = "/run/ingot/boot-nic.env";
+
 export const AGENT_MODES = ["enroll"] as const;
 export type AgentMode = (typeof AGENT_MODES)[number];
 export const AGENT_API_BASE_PATH = "/agent/v1";

@@ -66,6 +66,20 @@ describe("HTTP conventions", () => {
     assert.equal(error.message, "is not a known field");
   });
 
+  it("refuses the NUL character, which PostgreSQL cannot store, naming where it is", async () => {
+    const body = await app.admin({
+      method: "POST",
+      url: "/api/v1/orgs",
+      payload: { name: "nul", kind: "tenant", displayName: "a\u0000b" },
+    });
+    assert.equal(body.statusCode, 400);
+    assert.equal(body.json().code, "request.nul_character");
+    assert.equal(body.json().errors[0].field, "body.displayName");
+    const query = await app.admin({ method: "GET", url: "/api/v1/orgs/default/audit?actor=%00" });
+    assert.equal(query.statusCode, 400);
+    assert.equal(query.json().errors[0].field, "querystring.actor");
+  });
+
   it("refuses oversized bodies with 413", async () => {
     const response = await app.admin({
       method: "POST",

@@ -210,9 +210,37 @@ describe("drift: kinds", () => {
           "missing_in_actual:bmc:02:00:00:00:00:01",
           `BMC ${MAC} at 10.0.0.1 does not answer: connection refused`,
         ],
-        ["missing_in_actual:component:c1", `BMC ${MAC} at 10.0.0.1 does not answer: connection refused`],
+        [
+          `missing_in_actual:component:c1:bmc:${MAC}`,
+          `BMC ${MAC} at 10.0.0.1 does not answer: connection refused`,
+        ],
       ],
     );
+  });
+
+  it("keeps one record per BMC when two BMCs belong to one component", () => {
+    const second = "02:00:00:00:00:02";
+    const records = computeDrift({
+      ...empty,
+      bmcs: [
+        bmc({ reading: { kind: "failed", error: "connection refused" }, componentId: "c1" }),
+        bmc({ mac: second, reading: { kind: "failed", error: "connection refused" }, componentId: "c1" }),
+      ],
+      components: [
+        {
+          id: "c1",
+          orgId: ORG,
+          type: "powershelf",
+          name: "shelf-1",
+          serial: "PS-1",
+          model: null,
+          firmwareVersion: null,
+          machineId: null,
+        },
+      ],
+    });
+    const keys = records.map((record) => record.key);
+    assert.equal(new Set(keys).size, keys.length, `keys are unique: ${keys.join(", ")}`);
   });
 
   it("holds a machine without a BMC against its expected machine in-band, and reports one nobody expects", () => {

@@ -152,6 +152,14 @@ describe("expected machines bulk import", () => {
     assert.deepEqual(await stored("BAD-"), []);
   });
 
+  it("reports a CSV syntax error by line without quoting the cell, which may be a password", async () => {
+    const secret = 'Sup3r"Secret!';
+    const response = await importCsv(app.admin, `serial,bmcPassword\nQUOTE-1,${secret}\n`);
+    assert.equal(response.statusCode, 400);
+    assert.ok(!response.body.includes("Sup3r"), response.body);
+    assert.match(response.json().errors[0].message, /is not valid CSV \(INVALID_OPENING_QUOTE on line 2\)/);
+  });
+
   it("rejects a JSON array with one bad row and imports nothing", async () => {
     const rows = [
       { serial: "JBAD-0", bmcMac: "aa:bb:cc:00:40:00" },

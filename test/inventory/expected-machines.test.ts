@@ -131,6 +131,28 @@ describe("expected machines API", () => {
     expectProblem(await app.admin({ method: "GET", url: `${URL}/${machine.id}` }), 404);
   });
 
+  it("asks for the credentials again before moving the BMC they were entered for", async () => {
+    const machine = await create<ExpectedMachine>(app.admin, URL, {
+      bmcMac: "aa:bb:cc:11:22:45",
+      bmcAddress: "10.1.0.45",
+      bmcProtocol: "redfish",
+      bmcCredentials: { username: "root", password: PASSWORD },
+    });
+    for (const payload of [{ bmcAddress: "trap.example" }, { bmcProtocol: "ipmi" }]) {
+      expectProblem(
+        await app.admin({ method: "PATCH", url: `${URL}/${machine.id}`, payload }),
+        400,
+        "body.bmcCredentials",
+      );
+    }
+    const moved = await app.admin({
+      method: "PATCH",
+      url: `${URL}/${machine.id}`,
+      payload: { bmcAddress: "10.1.0.46", bmcCredentials: { username: "root", password: PASSWORD } },
+    });
+    expectStatus(moved, 200);
+  });
+
   it("names the field at fault in bad input", async () => {
     expectProblem(
       await app.admin({ method: "POST", url: URL, payload: { hostname: "x" } }),

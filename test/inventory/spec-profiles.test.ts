@@ -89,6 +89,23 @@ describe("hardware spec profiles API", () => {
       400,
       "body.spec.cpu.modelPattern",
     );
+    for (const unsafe of ["^([\\w\\s-]+)+Intel", "(a|aa)*b", "((ab)+)+", "(x)\\1"]) {
+      const refused = await app.admin({
+        method: "POST",
+        url: URL,
+        payload: { name: "p1", spec: { cpu: { modelPattern: unsafe } } },
+      });
+      expectProblem(refused, 400, "body.spec.cpu.modelPattern");
+      assert.equal(refused.json().code, "spec.unsafe_pattern", unsafe);
+    }
+    expectStatus(
+      await app.admin({
+        method: "POST",
+        url: URL,
+        payload: { name: "safe", spec: { cpu: { modelPattern: "(EPYC|Xeon) [\\w ]+ 9\\d+(-Core)?" } } },
+      }),
+      201,
+    );
     expectProblem(await app.admin({ method: "POST", url: URL, payload: { name: "p1" } }), 400, "body.spec");
     const none = await app.admin({ method: "GET", url: `${URL}?q=p1` });
     assert.deepEqual(none.json().items, [], "nothing was written");

@@ -293,7 +293,8 @@ export class Ipmitool {
       child.once("close", (code) => {
         finish();
         if (aborted) reject(abortError(signal));
-        else resolve({ code, stdout, stderr, timedOut });
+        // BMCs pad FRU and SDR strings with NULs, which PostgreSQL cannot store.
+        else resolve({ code, stdout: stdout.replaceAll("\u0000", " "), stderr, timedOut });
       });
     });
   }

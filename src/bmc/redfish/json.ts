@@ -9,11 +9,14 @@ export function isDocument(value: unknown): value is RedfishDocument {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A trimmed, non-empty string, or undefined. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: firmware pads strings with NULs and other control characters
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+
+/** A trimmed, non-empty string without control characters (firmware pads with NULs), or undefined. */
 export function stringOf(doc: RedfishDocument | undefined, key: string): string | undefined {
   const value = doc?.[key];
   if (typeof value !== "string") return undefined;
-  const trimmed = value.trim();
+  const trimmed = value.replace(CONTROL_CHARACTERS, " ").trim();
   return trimmed === "" ? undefined : trimmed;
 }
 

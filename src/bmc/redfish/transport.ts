@@ -346,7 +346,7 @@ export class RedfishTransport {
         body,
         signal: combined,
       });
-      const text = await result.body.text();
+      const text = await readCapped(result.body, MAX_RESPONSE_BYTES, request.path);
       let parsed: unknown;
       if (text.trim() !== "") {
         try {
@@ -529,4 +529,25 @@ class Semaphore {
     if (next !== undefined) next.resolve();
     else this.available++;
   }
+}
+
+/** Larger than any Redfish document a BMC serves; a stream past it is a broken or hostile endpoint. */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+async function readCapped(
+  body: AsyncIterable<Uint8Array> & { destroy(error?: Error): unknown },
+  limit: number,
+  path: string,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      body.destroy();
+      throw new BmcError("protocol", `the answer to ${path} is larger than ${limit / 1024 / 1024} MiB`);
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
