@@ -10,20 +10,19 @@
  *   await lab.stop();
  */
 import { randomInt } from "node:crypto";
-import type { BmcEndpoint } from "../../src/bmc/driver.ts";
 import { createLabTls, type LabTlsMaterial } from "../common/tls.ts";
 import {
   checkDeviceCount,
+  type LabHttpsDevice,
   labCredentials,
-  labEndpoint,
-  labUrl,
+  labHttpsDevice,
   type StartedDevice,
   seededUuid,
   startDevices,
 } from "../redfish/devices.ts";
 import { FaultController } from "../redfish/faults.ts";
 import type { FirmwareState } from "../redfish/firmware.ts";
-import { LabHttpsServer, type RequestRecord } from "../redfish/https-server.ts";
+import { LabHttpsServer } from "../redfish/https-server.ts";
 import type { RedfishLabBmc } from "../redfish/lab.ts";
 import type { LabCredentials } from "../redfish/sessions.ts";
 import { PowerShelfRedfishService } from "./service.ts";
@@ -100,24 +99,16 @@ export interface PowerShelfLabState {
   readonly sessions: number;
 }
 
-export interface LabPowerShelf {
+/** A lab power shelf; its endpoint is for the powershelf/redfish manager. */
+export interface LabPowerShelf extends LabHttpsDevice {
   readonly index: number;
-  readonly host: string;
-  readonly port: number;
-  readonly url: string;
   readonly serial: string;
-  readonly credentials: LabCredentials;
-  readonly faults: FaultController;
-  /** Endpoint for the powershelf/redfish manager, trusting the lab CA unless overridden. */
-  endpoint(overrides?: Partial<BmcEndpoint>): BmcEndpoint;
   state(): PowerShelfLabState;
   /** Feeds `load` from the shelf (every outlet's bus) or from one outlet; returns a disconnect. */
   connect(load: PoweredLoad, outlet?: string): () => void;
   onPowerChange(listener: (event: ShelfPowerEvent) => void): () => void;
   /** Fault injection: a power supply fails or recovers. */
   setPsuFailed(index: number, failed: boolean): void;
-  requests(): RequestRecord[];
-  clearRequests(): void;
   expireSessions(): void;
 }
 
@@ -197,14 +188,9 @@ export async function startPowerShelfLab(options: PowerShelfLabOptions): Promise
       return {
         close,
         device: {
+          ...labHttpsDevice({ server, host, port, credentials, faults, tls }),
           index,
-          host,
-          port,
-          url: labUrl(host, port),
           serial,
-          credentials,
-          faults,
-          endpoint: labEndpoint(host, port, credentials, tls),
           state: () => ({
             powerState: simulated.power,
             outlets: simulated.outlets.map((outlet) => ({
@@ -222,14 +208,12 @@ export async function startPowerShelfLab(options: PowerShelfLabOptions): Promise
               percent: simulated.taskPercent(task),
             })),
             log: simulated.log.map((entry) => ({ message: entry.message, severity: entry.severity })),
-            sessions: service.sessionCount(),
+            sessions: service.sessions.count,
           }),
           connect: (load, outlet) => simulated.connect(load, outlet),
           onPowerChange: (listener) => simulated.onPowerChange(listener),
           setPsuFailed: (psu, failed) => simulated.setPsuFailed(psu, failed),
-          requests: () => server.requests(),
-          clearRequests: () => server.clearRequests(),
-          expireSessions: () => service.expireSessions(),
+          expireSessions: () => service.sessions.expire(),
         },
       };
     },

@@ -42,7 +42,8 @@ export interface PowerShelfIdentity {
 }
 
 export class PowerShelfRedfishService {
-  private readonly sessions: LabSessions;
+  /** Its logins; the lab expires them and counts them. */
+  readonly sessions: LabSessions;
   private readonly routes = new LabRoutes();
 
   constructor(
@@ -58,14 +59,6 @@ export class PowerShelfRedfishService {
       collectionPath: SESSIONS,
     });
     this.buildRoutes();
-  }
-
-  expireSessions(): void {
-    this.sessions.expire();
-  }
-
-  sessionCount(): number {
-    return this.sessions.count;
   }
 
   handle(request: LabRequest): LabResponse {

@@ -6,7 +6,51 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { BmcEndpoint } from "../../src/bmc/driver.ts";
 import type { LabTlsMaterial } from "../common/tls.ts";
+import type { FaultController } from "./faults.ts";
+import type { LabHttpsServer, RequestRecord } from "./https-server.ts";
 import type { LabCredentials } from "./sessions.ts";
+
+/** A simulated device on its own HTTPS port: where it listens, its login, its faults, what it was asked. */
+export interface LabHttpsDevice {
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly credentials: LabCredentials;
+  readonly faults: FaultController;
+  /** Endpoint for a driver or manager, trusting the lab CA unless overridden. */
+  endpoint(overrides?: Partial<BmcEndpoint>): BmcEndpoint;
+  requests(): RequestRecord[];
+  clearRequests(): void;
+}
+
+/** The LabHttpsDevice of a device whose server listens on host:port. */
+export function labHttpsDevice(device: {
+  readonly server: LabHttpsServer;
+  readonly host: string;
+  readonly port: number;
+  readonly credentials: LabCredentials;
+  readonly faults: FaultController;
+  readonly tls: LabTlsMaterial;
+}): LabHttpsDevice {
+  const { server, host, port, credentials, faults, tls } = device;
+  return {
+    host,
+    port,
+    url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    credentials,
+    faults,
+    endpoint: (overrides = {}) => ({
+      address: host,
+      port,
+      username: credentials.username,
+      password: credentials.password,
+      tls: { mode: "verify", ca: tls.caCert },
+      ...overrides,
+    }),
+    requests: () => server.requests(),
+    clearRequests: () => server.clearRequests(),
+  };
+}
 
 /** The given login, or admin with a fresh random password. */
 export function labCredentials(given?: LabCredentials): LabCredentials {
@@ -15,27 +59,6 @@ export function labCredentials(given?: LabCredentials): LabCredentials {
 
 export function checkDeviceCount(count: number, name: string): void {
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`${name} must be a non-negative integer`);
-}
-
-export function labUrl(host: string, port: number): string {
-  return `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
-}
-
-/** The BmcEndpoint of a device listening on host:port, trusting the lab CA unless overridden. */
-export function labEndpoint(
-  host: string,
-  port: number,
-  credentials: LabCredentials,
-  tls: LabTlsMaterial,
-): (overrides?: Partial<BmcEndpoint>) => BmcEndpoint {
-  return (overrides = {}) => ({
-    address: host,
-    port,
-    username: credentials.username,
-    password: credentials.password,
-    tls: { mode: "verify", ca: tls.caCert },
-    ...overrides,
-  });
 }
 
 /** A UUID (version 4 in form) that the same seed text always gives; `variant` is its 17th hex digit. */

@@ -1,4 +1,5 @@
 export { createLabTls, type LabTlsMaterial } from "../common/tls.ts";
+export type { LabHttpsDevice } from "./devices.ts";
 export type { FaultController, FaultMatch, FaultSettings } from "./faults.ts";
 export type { RequestRecord } from "./https-server.ts";
 export {

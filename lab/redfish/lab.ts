@@ -3,20 +3,19 @@
  * inspect their machines, inject faults, attach boot listeners, stop them. Used by tests and by `ingot lab`.
  */
 import { randomInt } from "node:crypto";
-import type { BmcEndpoint } from "../../src/bmc/driver.ts";
 import { createLabTls, type LabTlsMaterial } from "../common/tls.ts";
 import {
   checkDeviceCount,
+  type LabHttpsDevice,
   labCredentials,
-  labEndpoint,
-  labUrl,
+  labHttpsDevice,
   type StartedDevice,
   seededUuid,
   startDevices,
 } from "./devices.ts";
 import { FaultController } from "./faults.ts";
 import { FixtureRedfishService } from "./fixture.ts";
-import { LabHttpsServer, type RequestRecord } from "./https-server.ts";
+import { LabHttpsServer } from "./https-server.ts";
 import {
   type BootListener,
   type LabBootEvent,
@@ -100,17 +99,10 @@ export interface RedfishLabMachineState {
   readonly sessions: number;
 }
 
-export interface RedfishLabBmc {
+export interface RedfishLabBmc extends LabHttpsDevice {
   readonly index: number;
   readonly vendor: RedfishVendor;
-  readonly host: string;
-  readonly port: number;
-  readonly url: string;
-  readonly credentials: LabCredentials;
   readonly identity: MachineIdentity;
-  readonly faults: FaultController;
-  /** Endpoint for a BMC driver, trusting the lab CA unless overridden. */
-  endpoint(overrides?: Partial<BmcEndpoint>): BmcEndpoint;
   state(): RedfishLabMachineState;
   onBoot(listener: BootListener): () => void;
   /** Every change of the host's power state (On, Off and the transitions), with its cause. */
@@ -125,8 +117,6 @@ export interface RedfishLabBmc {
    */
   setAcPower(present: boolean): Promise<void>;
   readonly acPower: boolean;
-  requests(): RequestRecord[];
-  clearRequests(): void;
   /** Ends all Redfish sessions as an idle timeout would. */
   expireSessions(): void;
 }
@@ -183,15 +173,10 @@ export async function startRedfishLab(options: RedfishLabOptions): Promise<Redfi
       const port = await server.listen(host, options.basePort ? options.basePort + index : 0);
       let acPower = true;
       const bmc: RedfishLabBmc = {
+        ...labHttpsDevice({ server, host, port, credentials, faults, tls }),
         index,
         vendor,
-        host,
-        port,
-        url: labUrl(host, port),
-        credentials,
         identity: machine.identity,
-        faults,
-        endpoint: labEndpoint(host, port, credentials, tls),
         state: () => snapshot(machine, service),
         onBoot: (listener) => machine.onBoot(listener),
         onPowerChange: (listener) => machine.onPowerChange(listener),
@@ -211,9 +196,7 @@ export async function startRedfishLab(options: RedfishLabOptions): Promise<Redfi
         get acPower() {
           return acPower;
         },
-        requests: () => server.requests(),
-        clearRequests: () => server.clearRequests(),
-        expireSessions: () => service.expireSessions(),
+        expireSessions: () => service.sessions.expire(),
       };
       return {
         device: bmc,
@@ -258,7 +241,7 @@ function snapshot(machine: SimulatedMachine, service: SimulatedRedfishService): 
     })),
     systemLog: entries(machine.systemLog),
     managerLog: entries(machine.managerLog),
-    sessions: service.sessionCount(),
+    sessions: service.sessions.count,
   };
 }
 
@@ -297,18 +280,10 @@ export interface RedfishFixtureOptions {
   readonly seed?: number;
 }
 
-export interface RedfishFixtureBmc {
-  readonly host: string;
-  readonly port: number;
-  readonly url: string;
-  readonly credentials: LabCredentials;
+export interface RedfishFixtureBmc extends LabHttpsDevice {
   readonly tls: LabTlsMaterial;
   /** Number of resources served. */
   readonly resources: number;
-  readonly faults: FaultController;
-  endpoint(overrides?: Partial<BmcEndpoint>): BmcEndpoint;
-  requests(): RequestRecord[];
-  clearRequests(): void;
   stop(): Promise<void>;
 }
 
@@ -323,16 +298,9 @@ export async function startRedfishFixtureBmc(options: RedfishFixtureOptions): Pr
   const server = new LabHttpsServer(tls, (request) => service.handle(request), faults);
   const port = await server.listen(host, options.port ?? 0);
   return {
-    host,
-    port,
-    url: labUrl(host, port),
-    credentials,
+    ...labHttpsDevice({ server, host, port, credentials, faults, tls }),
     tls,
     resources: service.size,
-    faults,
-    endpoint: labEndpoint(host, port, credentials, tls),
-    requests: () => server.requests(),
-    clearRequests: () => server.clearRequests(),
     stop: () => server.close(),
   };
 }

@@ -55,7 +55,8 @@ const ENABLED_VALUES = ["Disabled", "Once", "Continuous"];
 
 export class SimulatedRedfishService {
   private readonly quirks: Required<RedfishLabQuirks>;
-  private readonly sessions: LabSessions;
+  /** Its logins; the lab expires them and counts them. */
+  readonly sessions: LabSessions;
   /** Reset tasks (quirk resetTasks): done once the machine is no longer busy. */
   private readonly resetTasks = new Set<string>();
   private resetTaskSequence = 0;
@@ -107,15 +108,6 @@ export class SimulatedRedfishService {
       onLogin: (username) => machine.log("manager", this.p.logs.login(username), "OK", "SessionCreated"),
     });
     this.buildRoutes();
-  }
-
-  /** Ends every session as an idle timeout would: the next request with its token gets 401. */
-  expireSessions(): void {
-    this.sessions.expire();
-  }
-
-  sessionCount(): number {
-    return this.sessions.count;
   }
 
   handle(request: LabRequest): LabResponse {
