@@ -24,14 +24,18 @@ import {
 } from "../redfish/documents.ts";
 import { type LabRequest, type LabResponse, redfishError } from "../redfish/https-server.ts";
 import { type LabCredentials, LabSessions } from "../redfish/sessions.ts";
-import type { OutletState, PsuState, SimulatedPowerShelf } from "./shelf.ts";
+import {
+  OUTLET_POWER_STATES,
+  type OutletState,
+  type PsuState,
+  SHELF_RESET_TYPES,
+  type SimulatedPowerShelf,
+} from "./shelf.ts";
 
 const CHASSIS = `${R}/Chassis/PowerShelf`;
 const SHELF = `${R}/PowerEquipment/PowerShelves/1`;
 const MANAGER = `${R}/Managers/PMC`;
 const RESET = `${CHASSIS}/Actions/Chassis.Reset`;
-const RESET_TYPES = ["On", "ForceOff", "PowerCycle"];
-const OUTLET_STATES = ["On", "Off", "PowerCycle"];
 const TRANSFER_PROTOCOLS = ["HTTP", "HTTPS"];
 
 export interface PowerShelfIdentity {
@@ -170,7 +174,10 @@ export class PowerShelfRedfishService {
       SerialNumber: this.identity.serial,
       PowerState: s.power,
       Actions: {
-        "#Chassis.Reset": { target: RESET, "ResetType@Redfish.AllowableValues": [...RESET_TYPES] },
+        "#Chassis.Reset": {
+          target: RESET,
+          "ResetType@Redfish.AllowableValues": [...SHELF_RESET_TYPES.keys()],
+        },
       },
       PowerSubsystem: { "@odata.id": `${CHASSIS}/PowerSubsystem` },
       Sensors: { "@odata.id": `${CHASSIS}/Sensors` },
@@ -330,7 +337,7 @@ export class PowerShelfRedfishService {
       Actions: {
         "#Outlet.PowerControl": {
           target: `${path}/Actions/Outlet.PowerControl`,
-          "PowerState@Redfish.AllowableValues": [...OUTLET_STATES],
+          "PowerState@Redfish.AllowableValues": [...OUTLET_POWER_STATES.keys()],
         },
       },
       Status: { Health: "OK", State: "Enabled" },

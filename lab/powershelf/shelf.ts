@@ -50,6 +50,21 @@ export interface PsuState {
   failed: boolean;
 }
 
+export type ShelfSwitch = "on" | "off" | "cycle";
+
+/** The ResetType values of the shelf's Chassis.Reset, by what they do. */
+export const SHELF_RESET_TYPES: ReadonlyMap<string, ShelfSwitch> = new Map([
+  ["On", "on"],
+  ["ForceOff", "off"],
+  ["PowerCycle", "cycle"],
+]);
+/** The PowerState values of an outlet's Outlet.PowerControl, by what they do. */
+export const OUTLET_POWER_STATES: ReadonlyMap<string, ShelfSwitch> = new Map([
+  ["On", "on"],
+  ["Off", "off"],
+  ["PowerCycle", "cycle"],
+]);
+
 export type ShelfActionOutcome =
   | { readonly ok: true }
   | { readonly ok: false; readonly status: number; readonly messageId: string; readonly message: string };
@@ -190,28 +205,10 @@ export class SimulatedPowerShelf {
     if (this.shelf === "PoweringOn" || this.shelf === "PoweringOff") {
       return busy(`the power shelf is ${this.shelf}; retry when the transition ends`);
     }
-    switch (resetType) {
-      case "On":
-        if (this.shelf !== "On") this.switchShelf("On", resetType);
-        return { ok: true };
-      case "ForceOff":
-        if (this.shelf !== "Off") this.switchShelf("Off", resetType);
-        return { ok: true };
-      case "PowerCycle":
-        if (this.shelf === "Off") this.switchShelf("On", resetType);
-        else
-          this.switchShelf("Off", resetType, () =>
-            this.timers.schedule(this.timing.cycleOffMs, () => this.switchShelf("On", resetType)),
-          );
-        return { ok: true };
-      default:
-        return {
-          ok: false,
-          status: 400,
-          messageId: "Base.1.8.ActionParameterNotSupported",
-          message: `ResetType ${resetType} is not supported`,
-        };
-    }
+    const change = SHELF_RESET_TYPES.get(resetType);
+    if (change === undefined) return notSupported(`ResetType ${resetType}`);
+    this.apply(change, this.shelf, (to, then) => this.switchShelf(to, resetType, then));
+    return { ok: true };
   }
 
   /** An Outlet.PowerControl. */
@@ -229,28 +226,10 @@ export class SimulatedPowerShelf {
     if (outlet.relay === "PoweringOn" || outlet.relay === "PoweringOff") {
       return busy(`outlet ${outlet.id} is switching; retry when it is done`);
     }
-    switch (powerState) {
-      case "On":
-        if (outlet.relay !== "On") this.switchOutlet(outlet, "On", powerState);
-        return { ok: true };
-      case "Off":
-        if (outlet.relay !== "Off") this.switchOutlet(outlet, "Off", powerState);
-        return { ok: true };
-      case "PowerCycle":
-        if (outlet.relay === "Off") this.switchOutlet(outlet, "On", powerState);
-        else
-          this.switchOutlet(outlet, "Off", powerState, () =>
-            this.timers.schedule(this.timing.cycleOffMs, () => this.switchOutlet(outlet, "On", powerState)),
-          );
-        return { ok: true };
-      default:
-        return {
-          ok: false,
-          status: 400,
-          messageId: "Base.1.8.ActionParameterNotSupported",
-          message: `PowerState ${powerState} is not supported`,
-        };
-    }
+    const change = OUTLET_POWER_STATES.get(powerState);
+    if (change === undefined) return notSupported(`PowerState ${powerState}`);
+    this.apply(change, outlet.relay, (to, then) => this.switchOutlet(outlet, to, powerState, then));
+    return { ok: true };
   }
 
   /** Fault injection: a supply fails (or recovers); without any working supply the bus goes dead. */
@@ -349,6 +328,26 @@ export class SimulatedPowerShelf {
     }
   }
 
+  /** Switches the shelf or an outlet (now in `current`) on, off, or off and after a pause on again. */
+  private apply(
+    change: ShelfSwitch,
+    current: ShelfPowerState,
+    switchTo: (to: "On" | "Off", then?: () => void) => void,
+  ): void {
+    switch (change) {
+      case "on":
+        if (current !== "On") switchTo("On");
+        return;
+      case "off":
+        if (current !== "Off") switchTo("Off");
+        return;
+      case "cycle":
+        if (current === "Off") switchTo("On");
+        else switchTo("Off", () => this.timers.schedule(this.timing.cycleOffMs, () => switchTo("On")));
+        return;
+    }
+  }
+
   private record(severity: "OK" | "Warning" | "Critical", message: string): void {
     this.log.push({ id: String(++this.logSequence), created: new Date().toISOString(), severity, message });
     if (this.log.length > 1000) this.log.splice(0, this.log.length - 1000);
@@ -357,4 +356,13 @@ export class SimulatedPowerShelf {
 
 function busy(message: string): ShelfActionOutcome {
   return { ok: false, status: 409, messageId: "Base.1.8.ResourceInUse", message };
+}
+
+function notSupported(what: string): ShelfActionOutcome {
+  return {
+    ok: false,
+    status: 400,
+    messageId: "Base.1.8.ActionParameterNotSupported",
+    message: `${what} is not supported`,
+  };
 }
