@@ -21,11 +21,21 @@ export interface SshHostKey {
 }
 
 export function generateHostKey(): SshHostKey {
-  const pair = ssh2.utils.generateKeyPairSync("ed25519");
-  const parsed = ssh2.utils.parseKey(pair.private);
-  if (parsed instanceof Error) throw parsed;
-  const fingerprint = createHash("sha256").update(parsed.getPublicSSH()).digest("base64").replace(/=+$/, "");
-  return { privateKey: pair.private, fingerprint: `SHA256:${fingerprint}` };
+  // ssh2 drops a leading zero byte of an ed25519 public key (mscdex/ssh2#1390), so about one key in 256
+  // does not parse; another key does.
+  for (let attempt = 1; ; attempt++) {
+    const pair = ssh2.utils.generateKeyPairSync("ed25519");
+    const parsed = ssh2.utils.parseKey(pair.private);
+    if (parsed instanceof Error) {
+      if (attempt < 8) continue;
+      throw parsed;
+    }
+    const fingerprint = createHash("sha256")
+      .update(parsed.getPublicSSH())
+      .digest("base64")
+      .replace(/=+$/, "");
+    return { privateKey: pair.private, fingerprint: `SHA256:${fingerprint}` };
+  }
 }
 
 export class NvosSshServer {
