@@ -62,7 +62,9 @@ export class ProbeRecorder {
     if (rest.command !== undefined) entry.command = rest.command.slice(0, LIMITS.probeCommand);
     if (rest.exitCode !== undefined) entry.exitCode = rest.exitCode;
     if (output !== undefined) entry.output = output;
-    const stderr = withoutNul(rest.stderr ?? "").trim().slice(0, LIMITS.probeStderr);
+    const stderr = withoutNul(rest.stderr ?? "")
+      .trim()
+      .slice(0, LIMITS.probeStderr);
     if (stderr) entry.stderr = stderr;
     this.reports.set(name, entry);
   }
