@@ -58,6 +58,7 @@ import {
   parseSensor,
   uniqueNames,
 } from "./sensors.ts";
+import { joinShared } from "./shared.ts";
 import { isTask, newestFirst, parseLogEntry, parseTask, transferProtocolFor } from "./tasks.ts";
 import {
   DEFAULT_RETRY_POLICY,
@@ -328,13 +329,13 @@ export class RedfishDriver implements BmcDriver {
 
   private async discover(signal: AbortSignal): Promise<Topology> {
     if (this.topology === undefined) {
-      const pending = this.findTopology(signal);
+      const pending = this.findTopology(this.transport.sharedSignal());
       this.topology = pending;
       pending.catch(() => {
         if (this.topology === pending) this.topology = undefined;
       });
     }
-    return await this.topology;
+    return await joinShared(this.topology, signal, `BMC ${this.endpoint.address}: discovering the system`);
   }
 
   private async findTopology(signal: AbortSignal): Promise<Topology> {

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { Agent } from "undici";
 import { type BmcEndpoint, BmcError } from "../driver.ts";
 import { isDocument, linkOf, normalizePath, odataId, type RedfishDocument, stringOf } from "./json.ts";
+import { joinShared } from "./shared.ts";
 import { createBmcAgent, isTlsErrorCode } from "./tls.ts";
 
 export const SERVICE_ROOT = "/redfish/v1";
@@ -115,13 +116,13 @@ export class RedfishTransport {
   /** The service root, fetched once (without credentials, as the spec allows; with them if refused). */
   async getServiceRoot(signal: AbortSignal): Promise<RedfishDocument> {
     if (this.serviceRoot === undefined) {
-      const pending = this.fetchServiceRoot(signal);
+      const pending = this.fetchServiceRoot(this.sharedSignal());
       this.serviceRoot = pending;
       pending.catch(() => {
         if (this.serviceRoot === pending) this.serviceRoot = undefined;
       });
     }
-    return await this.serviceRoot;
+    return await joinShared(this.serviceRoot, signal, `${this.endpoint.address}: the service root`);
   }
 
   /** Sends one request, authenticated unless told otherwise; 401 on an expired session logs in again once. */
@@ -194,7 +195,7 @@ export class RedfishTransport {
   private async authenticate(signal: AbortSignal): Promise<AuthState> {
     if (this.auth.kind !== "none") return this.auth;
     if (this.login === undefined) {
-      const pending = this.logIn(signal).then((state) => {
+      const pending = this.logIn(this.sharedSignal()).then((state) => {
         this.auth = state;
         return state;
       });
@@ -205,7 +206,12 @@ export class RedfishTransport {
         })
         .catch(() => undefined);
     }
-    return await this.login;
+    return await joinShared(this.login, signal, `${this.endpoint.address}: the login`);
+  }
+
+  /** Deadline of work several callers share (see joinShared): a few requests' worth. */
+  sharedSignal(): AbortSignal {
+    return AbortSignal.timeout(this.timeoutMs * 4);
   }
 
   private async logIn(signal: AbortSignal): Promise<AuthState> {

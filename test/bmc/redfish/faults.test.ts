@@ -77,6 +77,21 @@ describe("Redfish driver under injected faults", () => {
     assert.match(error.message, /cancelled/);
   });
 
+  test("one caller giving up during a shared login does not fail the others that joined it", {
+    timeout: 15_000,
+  }, async (t) => {
+    const bmc = await labBmc(t);
+    const driver = driverFor(t, bmc);
+    bmc.faults.setLatency(300);
+    const impatient = new AbortController();
+    const first = driver.getPowerState(impatient.signal);
+    const second = driver.getPowerState(deadline());
+    setTimeout(() => impatient.abort(), 50);
+    const error = await rejection(first);
+    assert.match(error.message, /cancelled by the caller/);
+    assert.equal(typeof (await second), "string", "the caller that waited got its answer");
+  });
+
   test("503 answers are retried until the BMC answers", async (t) => {
     const bmc = await labBmc(t);
     const driver = driverFor(t, bmc);
